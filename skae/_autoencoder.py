@@ -1,0 +1,169 @@
+"""AutoencoderTransformer: a multilayer-perceptron autoencoder as a transformer."""
+
+from __future__ import annotations
+
+from ._base import BaseAutoencoder
+
+
+class AutoencoderTransformer(BaseAutoencoder):
+    """Dimensionality reduction with a neural autoencoder.
+
+    A drop-in for :class:`~sklearn.decomposition.PCA` whose encoder and decoder
+    are multilayer perceptrons trained (with PyTorch, through skorch) to
+    reconstruct their input. ``transform`` returns the code of each row,
+    ``inverse_transform`` decodes codes back to the input space.
+
+    The encoder maps ``n_features -> *hidden_layer_sizes -> n_components`` and
+    the decoder mirrors it. With ``hidden_layer_sizes=()`` and
+    ``activation="identity"`` this is a linear autoencoder, which learns the
+    same subspace as PCA. ``activity_l1 > 0`` makes a sparse autoencoder.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Width of the code (the bottleneck).
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, outermost first; the decoder uses
+        them in reverse. ``()`` gives an encoder with no hidden layer.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", \
+            "identity"}, default="relu"
+        Activation of the hidden layers. The code layer is always linear.
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Activation of the reconstruction; ``"auto"`` means ``"sigmoid"`` with
+        ``loss="bce"`` and ``"identity"`` otherwise.
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss: mean squared error, or binary cross-entropy for
+        data in [0, 1] (for example pixel intensities).
+    dropout : float, default=0.0
+        Dropout probability after each hidden activation (training only).
+    batch_norm : bool, default=False
+        Whether hidden layers use batch normalisation.
+    activity_l1 : float, default=0.0
+        L1 penalty on the code, ``activity_l1 * mean_i sum_j |z_ij|``, added to
+        the loss: a sparse autoencoder when positive.
+    module : torch.nn.Module or callable, default=None
+        Replaces the built-in network. Either a module with ``encode`` and
+        ``decode`` methods (deep-copied at every fit, so its initial weights are
+        reused), or a callable ``module(n_features, n_components)`` returning
+        one. The architecture parameters above are then ignored.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
+            default="adam"
+        Optimizer used for training.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer.
+    batch_size : int, default=64
+        Rows per training batch. The last, smaller batch is kept.
+    max_epochs : int, default=100
+        Number of passes over the training data (fewer with early stopping).
+    early_stopping : bool, default=False
+        Stop when the validation loss has not improved by ``tol`` (relative)
+        for ``n_iter_no_change`` epochs, and restore the weights of the best
+        epoch. Holds out ``validation_fraction`` of the rows (0.1 if None).
+    validation_fraction : float or None, default=None
+        Share of the rows held out to report a validation loss in ``history_``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Minimum relative improvement of the validation loss that counts.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (or ``(name, callback)`` pairs) for training.
+    device : str, default="cpu"
+        Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
+        for a device this machine lacks raises a ``ValueError``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation
+        split. With an int, fits on the CPU are repeatable. The global random
+        state of torch is left untouched.
+    verbose : int, default=0
+        0 prints nothing, 1 prints a table of losses per epoch, 2 adds a
+        progress bar per epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch engine; ``net_.module_`` is the torch network.
+    history_ : skorch.History
+        Per-epoch record: ``history_[:, "train_loss"]`` and, with a validation
+        split, ``history_[:, "valid_loss"]``.
+    n_epochs_ : int
+        Epochs actually run.
+    stopped_early_ : bool
+        Whether early stopping ended training before ``max_epochs``.
+    n_components_ : int
+        Width of the code produced by ``transform``.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear baseline this estimator replaces.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(n_components=8, max_epochs=5, random_state=0)
+    >>> codes = ae.fit_transform(X / 16)
+    >>> codes.shape
+    (1797, 8)
+    >>> ae.inverse_transform(codes).shape
+    (1797, 64)
+    >>> float(ae.score(X / 16)) < 0
+    True
+    """
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(64,),
+        activation="relu",
+        output_activation="auto",
+        loss="mse",
+        dropout=0.0,
+        batch_norm=False,
+        activity_l1=0.0,
+        module=None,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=False,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.activity_l1 = activity_l1
+        self.module = module
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose

@@ -1,0 +1,424 @@
+"""Shared scikit-learn face of every skae estimator.
+
+:class:`BaseAutoencoder` owns the parameters common to all autoencoders, their
+validation, device and seed handling, and the methods that only need a fitted
+network with ``encode``/``decode``. Subclasses say which torch module and which
+skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, ProgressBar
+from torch import nn
+
+from ._data import RandomSplit
+from ._modules import ACTIVATIONS, MLPAutoencoder
+from ._nets import AutoencoderNet
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Used when early_stopping=True but no validation_fraction was given.
+_DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn the ``device`` parameter into a ``torch.device`` that exists here.
+
+    ``"auto"`` picks CUDA, then Apple's MPS, then the CPU. Asking for a device
+    that this machine does not have raises a ``ValueError`` instead of failing
+    later inside torch.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'cpu', 'cuda', "
+            "'cuda:N', 'mps' or 'auto'."
+        ) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine (torch.cuda.is_available() is False). Use device='cpu' or "
+                "device='auto'."
+            )
+        index = resolved.index or 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but MPS is not available on this "
+            "machine. Use device='cpu' or device='auto'."
+        )
+    elif resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N', "
+            "'mps' or 'auto'."
+        )
+    return resolved
+
+
+@contextmanager
+def seeded_torch(seed: int, device: torch.device):
+    """Seed torch's generators for a block and restore them afterwards.
+
+    Weight initialisation, shuffling and dropout all draw from torch's default
+    generators; forking them makes a fit repeatable from ``random_state`` without
+    changing the caller's global random state.
+    """
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def to_float32(X: np.ndarray) -> np.ndarray:
+    """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
+    if X.dtype == np.float32:
+        return X
+    if X.size and np.abs(X).max() > _FLOAT32_MAX:
+        raise ValueError(
+            "Input X contains values larger in magnitude than float32 can hold "
+            f"(about {_FLOAT32_MAX:.1e}); skae computes in float32. Rescale X, for "
+            "example with sklearn.preprocessing.StandardScaler."
+        )
+    return X.astype(np.float32)
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class for skae's autoencoder estimators. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
+        "loss": [StrOptions(set(LOSSES))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "activity_l1": [Interval(Real, 0, None, closed="left")],
+        "module": [None, HasMethods(["encode", "decode"]), callable],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # Subclasses choose their engine here.
+    _net_class = AutoencoderNet
+
+    # -- what subclasses customise ------------------------------------------------
+    def _build_module(self, n_features: int) -> nn.Module:
+        """Return a freshly initialised network for rows of ``n_features``."""
+        if self.module is not None:
+            if isinstance(self.module, nn.Module):
+                # Copy so that fitting never mutates the parameter itself.
+                return copy.deepcopy(self.module)
+            return self.module(n_features, self.n_components)
+        sizes = tuple(self.hidden_layer_sizes)
+        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return MLPAutoencoder(
+            n_features,
+            self.n_components,
+            hidden_layer_sizes=sizes,
+            activation=self.activation,
+            output_activation=self._output_activation(),
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+        )
+
+    def _net_params(self) -> dict:
+        """Extra keyword arguments for ``_net_class``."""
+        return {"activity_l1": self.activity_l1}
+
+    def _output_activation(self) -> str:
+        if self.output_activation == "auto":
+            return "sigmoid" if self.loss == "bce" else "identity"
+        return self.output_activation
+
+    def _check_training_data(self, X: np.ndarray) -> None:
+        """Refuse data the chosen loss cannot fit."""
+        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "loss='bce' needs every value of X in [0, 1]; got values in "
+                f"[{X.min():.3g}, {X.max():.3g}]. Scale X (e.g. MinMaxScaler) or use "
+                "loss='mse'."
+            )
+        if self.loss == "bce" and self._output_activation() != "sigmoid":
+            raise ValueError(
+                "loss='bce' needs outputs in [0, 1]; set output_activation='sigmoid' "
+                "or 'auto'."
+            )
+
+    # -- fitting ------------------------------------------------------------------
+    def _validation_fraction(self) -> float | None:
+        if self.validation_fraction is None and self.early_stopping:
+            return _DEFAULT_VALIDATION_FRACTION
+        return self.validation_fraction
+
+    def _callbacks(self) -> list:
+        callbacks = copy.deepcopy(list(self.callbacks or []))
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="rel",
+                        load_best=True,
+                        sink=print if self.verbose else _silent,
+                    ),
+                )
+            )
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def _optimizer_class(self):
+        return OPTIMIZERS.get(self.optimizer, self.optimizer)
+
+    def _make_net(self, n_features: int, device: torch.device) -> AutoencoderNet:
+        fraction = self._validation_fraction()
+        return self._net_class(
+            module=self._build_module(n_features),
+            criterion=LOSSES[self.loss](reduction="none"),
+            optimizer=self._optimizer_class(),
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=RandomSplit(fraction) if fraction is not None else None,
+            callbacks=self._callbacks() or None,
+            device=str(device),
+            verbose=int(self.verbose),
+            **self._net_params(),
+        )
+
+    def _validate_fit_data(self, X) -> np.ndarray:
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X32 = to_float32(X)
+        self._check_training_data(X32)
+        return X32
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder to reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows. Both float64 and float32 are accepted; training runs
+            in float32.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        # A failed fit must leave a previously fitted model as it was.
+        previous_state = self.__dict__.copy()
+        try:
+            X32 = self._validate_fit_data(X)
+            device = resolve_device(self.device)
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            with seeded_torch(seed, device):
+                net = self._make_net(X32.shape[1], device)
+                net.fit(X32)
+            self._set_fitted_attributes(net, X32)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
+        return self
+
+    def _set_fitted_attributes(self, net: AutoencoderNet, X32: np.ndarray) -> None:
+        self.net_ = net
+        self.history_ = net.history
+        self.n_epochs_ = len(net.history)
+        self.stopped_early_ = bool(self.early_stopping) and self.n_epochs_ < self.max_epochs
+        code = net.map_batches(X32[:1], net.module_.encode)
+        self.n_components_ = int(np.prod(code.shape[1:]))
+
+    # -- using a fitted model -----------------------------------------------------
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components_
+
+    def _validate_input(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Validate rows for a fitted model: returns (validated X, float32 X)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X, to_float32(X)
+
+    def transform(self, X):
+        """Encode ``X`` into the code space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to encode.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components_)
+            The codes, in the dtype of ``X`` (float32 or float64).
+        """
+        X, X32 = self._validate_input(X)
+        codes = self.net_.map_batches(X32, self.net_.module_.encode)
+        return codes.astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, for example the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        if X.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {X.shape[1]} features (code units), but "
+                f"{self.__class__.__name__} has codes of width {self.n_components_}."
+            )
+        decoded = self.net_.map_batches(to_float32(X), self.net_.module_.decode)
+        return decoded.astype(X.dtype, copy=False)
+
+    def reconstruct(self, X):
+        """Encode and decode ``X``: the network's reconstruction of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to reconstruct.
+
+        Returns
+        -------
+        X_reconstructed : ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``.
+        """
+        X, X32 = self._validate_input(X)
+        module = self.net_.module_
+        return self.net_.map_batches(X32, module).astype(X.dtype, copy=False)
+
+    def reconstruction_error(self, X):
+        """Per-sample reconstruction error: the training loss of each row.
+
+        For ``loss="mse"`` this is the mean squared error over the features of
+        the row; for ``loss="bce"`` the mean binary cross-entropy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        errors : ndarray of shape (n_samples,)
+            Non-negative errors (float64); lower means better reconstructed.
+        """
+        _, X32 = self._validate_input(X)
+        errors = self.net_.map_batches(
+            X32, lambda x: self.net_.elementwise_error(x).mean(dim=1)
+        )
+        return errors.astype(np.float64)
+
+    def score_samples(self, X):
+        """Negative per-sample reconstruction error (higher means more typical).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-reconstruction_error(X)``.
+        """
+        return -self.reconstruction_error(X)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean reconstruction error, so that larger is better.
+
+        This lets :class:`~sklearn.model_selection.GridSearchCV` tune an
+        autoencoder without labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            ``-mean(reconstruction_error(X))``.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _silent(*args, **kwargs) -> None:
+    """A sink that prints nothing (callbacks' output when verbose=0)."""

@@ -1,0 +1,123 @@
+"""Torch networks: encoders and decoders as plain ``nn.Module`` objects.
+
+This module knows nothing of scikit-learn or skorch. Every network exposes
+``encode(x) -> code`` and ``decode(code) -> reconstruction``; that pair is the
+whole contract the training plumbing relies on, so a user-supplied module with
+the same two methods can replace the built-in ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "identity": nn.Identity,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """Return a fresh activation layer for ``name`` (a key of ``ACTIVATIONS``)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}."
+        ) from None
+
+
+def mlp_stack(
+    widths: Sequence[int],
+    *,
+    activation: str,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    last_activation: str | None = None,
+) -> nn.Sequential:
+    """Dense layers ``widths[0] -> widths[1] -> ... -> widths[-1]``.
+
+    Hidden layers get ``Linear -> [BatchNorm] -> activation -> [Dropout]``; the
+    last layer gets ``last_activation`` only (``None`` means a linear output),
+    because the code and the reconstruction should not be squashed or dropped.
+    """
+    layers: list[nn.Module] = []
+    n_layers = len(widths) - 1
+    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(nn.Linear(w_in, w_out))
+        if i < n_layers - 1:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(w_out))
+            layers.append(make_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        elif last_activation not in (None, "identity"):
+            layers.append(make_activation(last_activation))
+    return nn.Sequential(*layers)
+
+
+class MLPAutoencoder(nn.Module):
+    """Fully connected autoencoder with a mirrored decoder.
+
+    The encoder maps ``n_features -> *hidden_layer_sizes -> n_components`` and
+    the decoder maps back through the hidden sizes in reverse. With no hidden
+    layers and ``activation="identity"`` it is the linear autoencoder whose
+    optimum spans the same subspace as PCA.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input rows.
+    n_components : int
+        Width of the code (the bottleneck).
+    hidden_layer_sizes : sequence of int
+        Widths of the encoder's hidden layers, outermost first.
+    activation : str
+        Activation of the hidden layers (a key of ``ACTIVATIONS``).
+    output_activation : str
+        Activation applied to the reconstruction (``"identity"`` or ``"sigmoid"``).
+    dropout : float
+        Dropout probability after each hidden activation.
+    batch_norm : bool
+        Whether hidden layers use batch normalisation.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        output_activation: str = "identity",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        widths = [n_features, *hidden_layer_sizes, n_components]
+        self.encoder = mlp_stack(
+            widths, activation=activation, dropout=dropout, batch_norm=batch_norm
+        )
+        self.decoder = mlp_stack(
+            widths[::-1],
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            last_activation=output_activation,
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

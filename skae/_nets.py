@@ -1,0 +1,126 @@
+"""skorch engines: where training behaviour lives.
+
+Each class here is a :class:`skorch.NeuralNet` subclass that changes only
+narrow hooks -- how data becomes batches, what the forward step returns and
+what the loss is -- and leaves skorch's fit loop, callbacks and history alone.
+The public estimators build one of these inside ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch import nn
+from torch.nn import functional as F
+
+from ._data import BatchIterator, RowDataset, inference_batch_size, stage
+
+
+def widest_layer(module: torch.nn.Module) -> int:
+    """Largest feature width among a module's parameters (for sizing batches)."""
+    return max((p.shape[0] for p in module.parameters() if p.ndim), default=1)
+
+
+class AutoencoderNet(NeuralNet):
+    """skorch net whose target is its input.
+
+    The criterion must be elementwise (``reduction="none"``): the same
+    elementwise error gives the training loss (its mean) and the per-sample and
+    per-feature reconstruction errors the estimators report.
+
+    Parameters
+    ----------
+    activity_l1 : float
+        Strength of the L1 penalty on the code, ``activity_l1 * mean_i sum_j
+        |z_ij|`` (Keras' ``activity_regularizer=l1(...)``), which makes codes sparse.
+    """
+
+    def __init__(self, *args, activity_l1: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.activity_l1 = activity_l1
+
+    # -- per-batch overhead: skip work that does nothing -----------------------
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
+        self._listeners = {}
+        return self
+
+    def notify(self, method_name, **cb_kwargs):
+        # Same calls as skorch's notify, minus callbacks that do not override
+        # the hook: calling their no-ops per batch costs as much as a small step.
+        getattr(self, method_name)(self, **cb_kwargs)
+        listeners = self._listeners.get(method_name)
+        if listeners is None:
+            listeners = self._listeners[method_name] = [
+                cb
+                for _, cb in self.callbacks_
+                if getattr(type(cb), method_name, None)
+                is not getattr(Callback, method_name, None)
+            ]
+        for cb in listeners:
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _set_training(self, training: bool = True) -> None:
+        # skorch switches train/eval mode on every batch; walking the module
+        # tree each time is pure overhead once the mode is already right.
+        if self.module_.training is training and self.criterion_.training is training:
+            return
+        super()._set_training(training)
+
+    # -- data: tensors converted once, batches by slicing ---------------------
+    def get_dataset(self, X, y=None) -> RowDataset:
+        if isinstance(X, RowDataset):
+            return X
+        return RowDataset(stage(X, torch.device(self.device)))
+
+    def get_iterator(self, dataset, training: bool = False) -> BatchIterator:
+        batch_size = self.batch_size
+        if not training:  # no gradients: bigger batches are cheaper
+            batch_size = inference_batch_size(batch_size, widest_layer(self.module_))
+        return BatchIterator(dataset, batch_size, shuffle=training, device=self.device)
+
+    # -- forward and loss -------------------------------------------------------
+    def infer(self, x, **fit_params):
+        code = self.module_.encode(x)
+        return self.module_.decode(code), code
+
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False) -> torch.Tensor:
+        reconstruction, code = y_pred
+        loss = self.mean_error(reconstruction, y_true)
+        if self.activity_l1:
+            loss = loss + self.activity_l1 * code.abs().sum(dim=1).mean()
+        return loss
+
+    def mean_error(
+        self, reconstruction: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean of the elementwise criterion, fused where torch has a kernel for it."""
+        criterion = self.criterion_
+        if type(criterion) is nn.MSELoss:
+            return F.mse_loss(reconstruction, target)
+        if type(criterion) is nn.BCELoss:
+            return F.binary_cross_entropy(reconstruction, target)
+        return criterion(reconstruction, target).mean()
+
+    # -- inference helpers used by the estimators -------------------------------
+    def map_batches(
+        self, X: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]
+    ) -> np.ndarray:
+        """Apply ``fn`` to ``X`` in large batches in eval mode; return float32 NumPy."""
+        module = self.module_
+        module.eval()
+        dataset = self.get_dataset(X)
+        iterator = self.get_iterator(dataset, training=False)
+        parts = []
+        with torch.inference_mode():
+            for batch, _ in iterator:
+                parts.append(fn(batch).float().cpu())
+        return torch.cat(parts).numpy() if len(parts) > 1 else parts[0].numpy()
+
+    def elementwise_error(self, x: torch.Tensor) -> torch.Tensor:
+        """Criterion between ``x`` and its reconstruction, one value per entry."""
+        return self.criterion_(self.module_(x), x)
