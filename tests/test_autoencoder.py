@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
+from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from skae import AutoencoderTransformer
@@ -262,6 +263,19 @@ def test_auto_device_falls_back_to_what_exists(digits):
     assert ae.transform(digits[1]).shape == (len(digits[1]), 2)
 
 
+def test_model_saved_from_cuda_loads_on_cpu_only_machine(digits):
+    if torch.cuda.is_available():
+        pytest.skip("simulates a CPU-only machine")
+    X_train, X_test = digits[0], digits[1]
+    ae = AutoencoderTransformer(**FAST).fit(X_train)
+    expected = ae.transform(X_test)
+    ae.net_.device = "cuda"  # what a model fitted with device="cuda" carries
+    with pytest.warns(DeviceWarning, match="no CUDA devices are available"):
+        loaded = pickle.loads(pickle.dumps(ae))
+    assert str(loaded.net_.device) == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X_test), expected)
+
+
 @pytest.mark.cuda
 def test_cuda_fit_transform_and_cpu_round_trip(digits):
     X_train, X_test = digits[0], digits[1]
@@ -279,6 +293,13 @@ def test_verbose_prints_an_epoch_table_and_quiet_prints_nothing(digits, capsys):
     AutoencoderTransformer(verbose=1, **FAST).fit(digits[0])
     out = capsys.readouterr().out
     assert "train_loss" in out and "epoch" in out
+
+
+def test_verbose_two_adds_a_progress_bar(digits, capsys):
+    AutoencoderTransformer(verbose=2, **FAST).fit(digits[0])
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out
+    assert "it/s" in captured.out + captured.err  # tqdm's progress line
 
 
 # -- bad input -------------------------------------------------------------------------
