@@ -1,4 +1,4 @@
-"""Behaviour of DenoisingAutoencoder: corruption in training only, denoising, integration."""
+"""DenoisingAutoencoder: corruption in training only, denoising, integration."""
 
 import pickle
 import re
@@ -135,7 +135,9 @@ def test_grid_search_over_noise_in_a_pipeline(digits):
             ("clf", LogisticRegression(max_iter=500)),
         ]
     )
-    search = GridSearchCV(pipe, {"dae__noise_level": [0.1, 0.3]}, cv=2).fit(X_train, y_train)
+    search = GridSearchCV(pipe, {"dae__noise_level": [0.1, 0.3]}, cv=2).fit(
+        X_train, y_train
+    )
     assert search.best_params_["dae__noise_level"] in (0.1, 0.3)
     assert search.score(X_test, y_test) > 0.5
 
