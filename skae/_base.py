@@ -172,14 +172,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 dropout=self.dropout,
                 batch_norm=self.batch_norm,
             )
-        return EncoderDecoder(*self._module_parts(n_features, self.n_components))
+        body, decoder = self._module_parts(n_features)
+        return EncoderDecoder(body, self.n_components, decoder)
 
-    def _module_parts(self, n_features: int, n_components: int) -> tuple[nn.Module, ...]:
-        """Arguments of the architecture's module: body, code width, decoder."""
-        body, decoder = make_parts(
+    def _module_parts(self, n_features: int) -> tuple[nn.Module, nn.Module]:
+        """Encoder body and decoder of ``architecture`` for rows of ``n_features``."""
+        return make_parts(
             self.architecture,
             n_features,
-            n_components,
+            self.n_components,
             input_shape=self._input_shape(n_features),
             hidden_layer_sizes=self._hidden_sizes(),
             activation=self.activation,
@@ -187,7 +188,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             dropout=self.dropout,
             batch_norm=self.batch_norm,
         )
-        return body, n_components, decoder
 
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = tuple(self.hidden_layer_sizes)

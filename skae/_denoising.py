@@ -19,7 +19,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
     that are robust to the corruption, and :meth:`denoise` removes noise of the
     kind it was trained on. Nothing is corrupted at ``transform``,
     ``inverse_transform``, :meth:`denoise` or scoring time, and ``y`` is
-    ignored: the clean target is ``X`` itself.
+    ignored: the clean target is ``X`` itself. The validation loss (with
+    ``validation_fraction`` or ``early_stopping``) is measured on clean rows.
 
     Parameters
     ----------

@@ -248,7 +248,8 @@ class VAETransformer(BaseAutoencoder):
                     f"lacks {', '.join(missing)}."
                 )
             return module
-        return VariationalAutoencoder(*self._module_parts(n_features, self.n_components))
+        body, decoder = self._module_parts(n_features)
+        return VariationalAutoencoder(body, self.n_components, decoder)
 
     def _net_params(self) -> dict:
         return {**super()._net_params(), "beta": float(self.beta)}
