@@ -1,4 +1,4 @@
-"""AutoencoderTransformer: a multilayer-perceptron autoencoder as a transformer."""
+"""AutoencoderTransformer: an autoencoder (MLP, convolutional or LSTM) as a transformer."""
 
 from __future__ import annotations
 
@@ -24,7 +24,25 @@ class AutoencoderTransformer(BaseAutoencoder):
         Width of the code (the bottleneck).
     hidden_layer_sizes : tuple of int, default=(64,)
         Widths of the encoder's hidden layers, outermost first; the decoder uses
-        them in reverse. ``()`` gives an encoder with no hidden layer.
+        them in reverse. ``()`` gives an encoder with no hidden layer. For
+        ``architecture="conv"`` the channels of each convolution block, for
+        ``"lstm"`` the units of each LSTM layer.
+    architecture : {"mlp", "conv", "lstm"}, default="mlp"
+        Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
+        images of shape ``input_shape=(channels, height, width)``; the encoder
+        stacks ``Conv3x3 -> BatchNorm -> activation -> MaxPool(2)`` blocks with
+        ``hidden_layer_sizes`` as their channels, then a dense code layer; the
+        decoder mirrors it with upsampling and convolutions. ``"lstm"``: rows
+        are flattened sequences of shape ``input_shape=(timesteps,
+        n_features_per_step)``; stacked LSTMs with ``hidden_layer_sizes`` units
+        read the sequence, their last hidden state is projected to the code,
+        and the decoder LSTMs receive the code at every time step (the
+        RepeatVector design).
+    input_shape : tuple of int, default=None
+        Shape of one row for ``"conv"`` (required) and ``"lstm"`` (None means
+        a univariate sequence ``(n_features, 1)``), in C order: a row is
+        ``image.reshape(-1)``. One entry may be -1 and is inferred from the row
+        width. A row width that does not match raises a ``ValueError``.
     activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", \
             "identity"}, default="relu"
         Activation of the hidden layers. The code layer is always linear.
@@ -37,7 +55,8 @@ class AutoencoderTransformer(BaseAutoencoder):
     dropout : float, default=0.0
         Dropout probability after each hidden activation (training only).
     batch_norm : bool, default=False
-        Whether hidden layers use batch normalisation.
+        Whether dense hidden layers use batch normalisation (convolution blocks
+        always do).
     activity_l1 : float, default=0.0
         L1 penalty on the code, ``activity_l1 * mean_i sum_j |z_ij|``, added to
         the loss: a sparse autoencoder when positive.
@@ -94,6 +113,9 @@ class AutoencoderTransformer(BaseAutoencoder):
         Whether early stopping ended training before ``max_epochs``.
     n_components_ : int
         Width of the code produced by ``transform``.
+    input_shape_ : tuple of int or None
+        Shape of one row as the network sees it (``input_shape`` with -1
+        resolved); None for an MLP without declared shape or a custom module.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -117,6 +139,14 @@ class AutoencoderTransformer(BaseAutoencoder):
     (1797, 64)
     >>> float(ae.score(X / 16)) < 0
     True
+
+    A convolutional autoencoder on the same 8x8 images:
+
+    >>> conv = AutoencoderTransformer(
+    ...     n_components=8, architecture="conv", input_shape=(1, 8, 8),
+    ...     hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    >>> conv.fit_transform(X[:200] / 16).shape
+    (200, 8)
     """
 
     def __init__(
@@ -124,6 +154,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         n_components=2,
         *,
         hidden_layer_sizes=(64,),
+        architecture="mlp",
+        input_shape=None,
         activation="relu",
         output_activation="auto",
         loss="mse",
@@ -147,6 +179,8 @@ class AutoencoderTransformer(BaseAutoencoder):
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.architecture = architecture
+        self.input_shape = input_shape
         self.activation = activation
         self.output_activation = output_activation
         self.loss = loss

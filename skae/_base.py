@@ -9,6 +9,7 @@ skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
 from __future__ import annotations
 
 import copy
+import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 from torch import nn
 
+from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
 from ._data import RandomSplit
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import AutoencoderNet
@@ -124,6 +126,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "input_shape": [None, tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
         "loss": [StrOptions(set(LOSSES))],
@@ -157,21 +161,101 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 # Copy so that fitting never mutates the parameter itself.
                 return copy.deepcopy(self.module)
             return self.module(n_features, self.n_components)
+        if self.architecture == "mlp":
+            self._input_shape(n_features)  # only validates a declared shape
+            return MLPAutoencoder(
+                n_features,
+                self.n_components,
+                hidden_layer_sizes=self._hidden_sizes(),
+                activation=self.activation,
+                output_activation=self._output_activation(),
+                dropout=self.dropout,
+                batch_norm=self.batch_norm,
+            )
+        body, decoder = self._module_parts(n_features)
+        return EncoderDecoder(body, self.n_components, decoder)
+
+    def _module_parts(self, n_features: int) -> tuple[nn.Module, nn.Module]:
+        """Encoder body and decoder of ``architecture`` for rows of ``n_features``."""
+        return make_parts(
+            self.architecture,
+            n_features,
+            self.n_components,
+            input_shape=self._input_shape(n_features),
+            hidden_layer_sizes=self._hidden_sizes(),
+            activation=self.activation,
+            output_activation=self._output_activation(),
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+        )
+
+    def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = tuple(self.hidden_layer_sizes)
         if not all(isinstance(s, Integral) and s > 0 for s in sizes):
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        return MLPAutoencoder(
-            n_features,
-            self.n_components,
-            hidden_layer_sizes=sizes,
-            activation=self.activation,
-            output_activation=self._output_activation(),
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-        )
+        if self.architecture != "mlp" and not sizes:
+            unit = "channels" if self.architecture == "conv" else "LSTM units"
+            raise ValueError(
+                f"architecture={self.architecture!r} needs at least one entry in "
+                f"hidden_layer_sizes (the {unit} of each layer); got ()."
+            )
+        return sizes
+
+    def _input_shape(self, n_features: int) -> tuple[int, ...] | None:
+        """Resolve ``input_shape`` against the row width: the shape of one row.
+
+        One entry may be -1 and is inferred, as in ``numpy.reshape``. For
+        ``architecture="lstm"`` None means a univariate sequence
+        ``(n_features, 1)``; ``"conv"`` needs an explicit shape.
+        """
+        shape = self.input_shape
+        if shape is None:
+            if self.architecture == "conv":
+                raise ValueError(
+                    "architecture='conv' needs input_shape=(channels, height, width), "
+                    "for example (1, 8, 8) for sklearn's load_digits."
+                )
+            if self.architecture == "lstm":
+                return (n_features, 1)
+            return None
+        shape = tuple(shape)
+        expected_len = {"conv": 3, "lstm": 2}.get(self.architecture)
+        what = {
+            "conv": "(channels, height, width)",
+            "lstm": "(timesteps, n_features_per_step)",
+        }
+        if expected_len is not None and len(shape) != expected_len:
+            raise ValueError(
+                f"architecture={self.architecture!r} needs input_shape="
+                f"{what[self.architecture]} with {expected_len} entries; got {shape!r}."
+            )
+        if (
+            not shape
+            or not all(isinstance(d, Integral) and (d > 0 or d == -1) for d in shape)
+            or sum(d == -1 for d in shape) > 1
+        ):
+            raise ValueError(
+                "input_shape must be a tuple of positive integers (at most one of "
+                f"them -1, inferred from the row width); got {self.input_shape!r}."
+            )
+        known = math.prod(d for d in shape if d != -1)
+        sizes = " x ".join(str(d) for d in shape)
+        if -1 in shape:
+            if n_features % known:
+                raise ValueError(
+                    f"input_shape={shape!r} needs a row width divisible by {known}, "
+                    f"but X has {n_features} features."
+                )
+            shape = tuple(n_features // known if d == -1 else d for d in shape)
+        elif known != n_features:
+            raise ValueError(
+                f"input_shape={shape!r} expects rows of {known} values ({sizes}), but X "
+                f"has {n_features} features."
+            )
+        return tuple(int(d) for d in shape)
 
     def _net_params(self) -> dict:
         """Extra keyword arguments for ``_net_class``."""
@@ -288,6 +372,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.stopped_early_ = bool(self.early_stopping) and self.n_epochs_ < self.max_epochs
         code = net.map_batches(X32[:1], net.module_.encode)
         self.n_components_ = int(np.prod(code.shape[1:]))
+        self.input_shape_ = self._input_shape(X32.shape[1]) if self.module is None else None
 
     # -- using a fitted model -----------------------------------------------------
     @property

@@ -124,3 +124,142 @@ class AutoencoderNet(NeuralNet):
     def elementwise_error(self, x: torch.Tensor) -> torch.Tensor:
         """Criterion between ``x`` and its reconstruction, one value per entry."""
         return self.criterion_(self.module_(x), x)
+
+
+# -- denoising --------------------------------------------------------------------------
+NOISE_KINDS = ("gaussian", "mask", "salt_pepper")
+
+
+def corrupt(
+    x: torch.Tensor,
+    kind: str,
+    level: float,
+    clip: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    """Return a corrupted copy of ``x``, drawn from torch's default generators.
+
+    - ``"gaussian"``: add noise of standard deviation ``level``;
+    - ``"mask"``: set a random fraction ``level`` of the entries to 0;
+    - ``"salt_pepper"``: set a random fraction ``level`` of the entries to the
+      low or the high end of ``clip`` (0 and 1 when ``clip`` is None), half each.
+
+    The result is clipped to ``clip`` when it is given.
+    """
+    if kind == "gaussian":
+        noisy = x + level * torch.randn_like(x)
+    elif kind == "mask":
+        noisy = x * (torch.rand_like(x) >= level)
+    elif kind == "salt_pepper":
+        low, high = clip if clip is not None else (0.0, 1.0)
+        u = torch.rand_like(x)
+        noisy = torch.where(u < level / 2, low, torch.where(u < level, high, x))
+    else:
+        raise ValueError(f"Unknown noise {kind!r}; expected one of {NOISE_KINDS}.")
+    if clip is not None:
+        noisy = noisy.clamp(*clip)
+    return noisy
+
+
+class DenoisingNet(AutoencoderNet):
+    """Autoencoder engine that corrupts each training batch afresh.
+
+    The network sees ``corrupt(X_batch)`` and is scored against the clean
+    batch. Only training steps add noise: validation, ``transform`` and every
+    other inference see the data as given.
+
+    Parameters
+    ----------
+    noise, noise_level, clip
+        Passed to :func:`corrupt`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        noise: str = "gaussian",
+        noise_level: float = 0.5,
+        clip: tuple[float, float] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.noise = noise
+        self.noise_level = noise_level
+        self.clip = clip
+
+    def train_step_single(self, batch, **fit_params):
+        X_clean, y_clean = batch
+        X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.clip)
+        return super().train_step_single((X_noisy, y_clean), **fit_params)
+
+
+# -- variational ------------------------------------------------------------------------
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+class VAENet(AutoencoderNet):
+    """Variational autoencoder engine: reparameterised sampling and the ELBO loss.
+
+    The module must provide ``encode_distribution(x) -> (mean, log_var)`` and
+    ``decode(z)``. In training mode ``infer`` draws ``z = mean + exp(log_var / 2)
+    * eps`` (the reparameterisation trick); in eval mode it uses ``z = mean``.
+    The loss is the negative evidence lower bound per row, averaged::
+
+        reconstruction negative log-likelihood + beta * KL(q(z|x) || N(0, I))
+
+    with a Gaussian likelihood of unit variance for ``nn.MSELoss`` criteria and
+    a Bernoulli likelihood for ``nn.BCELoss``, both summed over features.
+
+    Parameters
+    ----------
+    beta : float
+        Weight of the KL term (1 gives the ELBO; other values a beta-VAE).
+    """
+
+    def __init__(self, *args, beta: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.beta = beta
+
+    def infer(self, x, **fit_params):
+        mean, log_var = self.module_.encode_distribution(x)
+        if self.module_.training:
+            z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        else:
+            z = mean
+        return self.module_.decode(z), mean, log_var
+
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False) -> torch.Tensor:
+        reconstruction, mean, log_var = y_pred
+        loss = self.negative_elbo(reconstruction, y_true, mean, log_var).mean()
+        if self.activity_l1:
+            loss = loss + self.activity_l1 * mean.abs().sum(dim=1).mean()
+        return loss
+
+    def negative_log_likelihood(
+        self, reconstruction: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        """Per-row reconstruction term: ``-log p(x | z)`` summed over features."""
+        error = self.criterion_(reconstruction, target)
+        if isinstance(self.criterion_, nn.MSELoss):  # Gaussian, unit variance
+            return 0.5 * (error + _LOG_2PI).sum(dim=1)
+        return error.sum(dim=1)  # Bernoulli: BCE is its negative log-likelihood
+
+    @staticmethod
+    def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """Per-row ``KL(N(mean, exp(log_var)) || N(0, I))``."""
+        return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=1)
+
+    def negative_elbo(
+        self,
+        reconstruction: torch.Tensor,
+        target: torch.Tensor,
+        mean: torch.Tensor,
+        log_var: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-row loss: reconstruction term plus ``beta`` times the KL term."""
+        nll = self.negative_log_likelihood(reconstruction, target)
+        return nll + self.beta * self.kl_divergence(mean, log_var)
+
+    def score_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-row ELBO (higher = more typical), with the decoder at the posterior mean."""
+        reconstruction, mean, log_var = self.infer(x)
+        return -self.negative_elbo(reconstruction, x, mean, log_var)

@@ -7,20 +7,44 @@ listed in ``EXPECTED_FAILURES`` with their reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, DenoisingAutoencoder, VAETransformer
 
 TINY = dict(hidden_layer_sizes=(4,), max_epochs=2, batch_size=16, random_state=0)
 
 FAST_ESTIMATORS = [
     AutoencoderTransformer(n_components=2, **TINY),
+    # Rows of any width as 1 x width images / univariate sequences.
+    AutoencoderTransformer(architecture="conv", input_shape=(1, 1, -1), **TINY),
+    AutoencoderTransformer(architecture="lstm", **TINY),
+    DenoisingAutoencoder(n_components=2, **TINY),
+    DenoisingAutoencoder(noise="mask", architecture="conv", input_shape=(1, -1, 1), **TINY),
+    VAETransformer(n_components=2, **TINY),
+    VAETransformer(architecture="lstm", input_shape=(-1, 1), **TINY),
 ]
 
 # {estimator class name: {check name: reason}}; empty is the goal.
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
 
+# Convolution and LSTM kernels pick their float32 GEMM path by batch size, so a
+# row's score can differ in the last bit (1-2 ulp, ~1.3e-7 relative) between a
+# batch of 10 rows and one of 20; the check's rtol=1e-7 is below float32
+# resolution. It fails or passes by luck of the data (non-strict xfail).
+EXPECTED_FAILURES_BY_ARCHITECTURE: dict[str, dict[str, str]] = {
+    arch: {
+        "check_methods_subset_invariance": (
+            "float32 conv/LSTM kernels differ by ~1 ulp between batch sizes; the "
+            "check's rtol=1e-7 is finer than float32 resolution"
+        )
+    }
+    for arch in ("conv", "lstm")
+}
+
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+    return {
+        **EXPECTED_FAILURES.get(type(estimator).__name__, {}),
+        **EXPECTED_FAILURES_BY_ARCHITECTURE.get(getattr(estimator, "architecture", ""), {}),
+    }
 
 
 @parametrize_with_checks(FAST_ESTIMATORS, expected_failed_checks=_expected_failed_checks)

@@ -1,0 +1,357 @@
+"""Torch networks beyond the plain MLP: convolutional, LSTM and variational.
+
+Like :mod:`skae._modules`, this module knows nothing of scikit-learn or skorch.
+Every network takes and returns *flat rows* ``(n_samples, n_features)``, the
+shape scikit-learn hands estimators, and reshapes internally:
+
+- convolutional networks see each row as an image ``(channels, height, width)``
+  (C order, as ``row.reshape(input_shape)``);
+- LSTM networks see each row as a sequence ``(timesteps, features_per_step)``.
+
+An autoencoder is assembled from three parts: an encoder *body* that maps a row
+to a feature vector of width ``body.out_features``, a code layer (one linear
+head for :class:`EncoderDecoder`, a mean head and a log-variance head for
+:class:`VariationalAutoencoder`), and a decoder that maps a code back to a row.
+:func:`make_parts` builds the body and decoder of each architecture.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._modules import make_activation
+
+ARCHITECTURES = ("mlp", "conv", "lstm")
+
+# Log-variances outside this range mean a variance below ~5e-5 or above ~2e4:
+# clamping keeps exp() finite and the KL term free of inf/NaN on constant or
+# badly scaled columns.
+LOGVAR_BOUNDS = (-10.0, 10.0)
+
+
+# -- MLP --------------------------------------------------------------------------------
+class MLPBody(nn.Module):
+    """Dense hidden layers ``n_features -> *hidden_layer_sizes``, all activated."""
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden_layer_sizes: Sequence[int],
+        activation: str,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in hidden_layer_sizes:
+            layers.append(nn.Linear(width, size))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(make_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        self.layers = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class MLPDecoder(nn.Module):
+    """Code -> reversed hidden layers -> row (the MLP body mirrored)."""
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int],
+        activation: str,
+        output_activation: str,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.body = MLPBody(
+            n_components, tuple(hidden_layer_sizes)[::-1], activation, dropout, batch_norm
+        )
+        self.out = nn.Linear(self.body.out_features, n_features)
+        self.out_activation = make_activation(output_activation)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.out_activation(self.out(self.body(code)))
+
+
+# -- convolutional ----------------------------------------------------------------------
+def _pool_kernel(height: int, width: int) -> tuple[int, int]:
+    """2x2 pooling, except along a side already of length 1."""
+    return (2 if height >= 2 else 1, 2 if width >= 2 else 1)
+
+
+class ConvEncoder(nn.Module):
+    """Convolution blocks ``Conv3x3 -> BatchNorm -> activation -> MaxPool(2)``, flattened.
+
+    Pooling uses ``ceil_mode`` so odd sides (28 -> 14 -> 7 -> 4) lose no pixel,
+    and is skipped along a side that has shrunk to 1. ``spatial_sizes`` records
+    the side lengths before each block so the decoder can mirror them exactly.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        channels: Sequence[int],
+        activation: str,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        in_channels, height, width = self.input_shape
+        layers: list[nn.Module] = []
+        self.spatial_sizes = [(height, width)]
+        for out_channels in channels:
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+                nn.BatchNorm2d(out_channels),
+                make_activation(activation),
+            ]
+            kernel = _pool_kernel(height, width)
+            if kernel != (1, 1):
+                layers.append(nn.MaxPool2d(kernel, ceil_mode=True))
+                height, width = math.ceil(height / kernel[0]), math.ceil(width / kernel[1])
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_channels = out_channels
+            self.spatial_sizes.append((height, width))
+        layers.append(nn.Flatten())
+        self.layers = nn.Sequential(*layers)
+        self.feature_shape = (in_channels, height, width)
+        self.out_features = in_channels * height * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.reshape(-1, *self.input_shape))
+
+
+class ConvDecoder(nn.Module):
+    """Code -> dense layer -> ``Upsample -> Conv3x3 -> BatchNorm -> activation`` blocks.
+
+    Mirrors a :class:`ConvEncoder`: each block upsamples (nearest neighbour) to
+    the side lengths the matching encoder block started from, and a last 3x3
+    convolution maps back to the input channels.
+    """
+
+    def __init__(
+        self,
+        encoder: ConvEncoder,
+        n_components: int,
+        channels: Sequence[int],
+        activation: str,
+        output_activation: str,
+    ) -> None:
+        super().__init__()
+        channels = list(channels)
+        self.dense = nn.Sequential(
+            nn.Linear(n_components, encoder.out_features),
+            make_activation(activation),
+            nn.Unflatten(1, encoder.feature_shape),
+        )
+        layers: list[nn.Module] = []
+        for i in reversed(range(len(channels))):
+            out_channels = channels[i - 1] if i > 0 else channels[0]
+            layers += [
+                nn.Upsample(size=encoder.spatial_sizes[i], mode="nearest"),
+                nn.Conv2d(channels[i], out_channels, kernel_size=3, padding=1),
+                nn.BatchNorm2d(out_channels),
+                make_activation(activation),
+            ]
+        input_channels = encoder.input_shape[0]
+        layers += [
+            nn.Conv2d(channels[0], input_channels, kernel_size=3, padding=1),
+            make_activation(output_activation),
+            nn.Flatten(),
+        ]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.dense(code))
+
+
+# -- sequences (LSTM seq2seq) -----------------------------------------------------------
+class LSTMEncoder(nn.Module):
+    """Stacked LSTMs over a sequence; the last hidden state of the top one is the output."""
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int],
+        hidden_sizes: Sequence[int],
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        widths = [self.input_shape[1], *hidden_sizes]
+        self.lstms = nn.ModuleList(
+            nn.LSTM(w_in, w_out, batch_first=True)
+            for w_in, w_out in itertools.pairwise(widths)
+        )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_features = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sequence = x.reshape(-1, *self.input_shape)
+        for lstm in self.lstms[:-1]:
+            sequence = self.dropout(lstm(sequence)[0])
+        _, (hidden, _) = self.lstms[-1](sequence)
+        return hidden[-1]
+
+
+class LSTMDecoder(nn.Module):
+    """RepeatVector decoder: the code is fed at every time step to stacked LSTMs.
+
+    A linear layer applied at each step (Keras' ``TimeDistributed(Dense)``) maps
+    the top LSTM's outputs to the features of that step.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int],
+        n_components: int,
+        hidden_sizes: Sequence[int],
+        output_activation: str,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        widths = [n_components, *hidden_sizes]
+        self.lstms = nn.ModuleList(
+            nn.LSTM(w_in, w_out, batch_first=True)
+            for w_in, w_out in itertools.pairwise(widths)
+        )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out = nn.Linear(widths[-1], self.input_shape[1])
+        self.out_activation = make_activation(output_activation)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        timesteps = self.input_shape[0]
+        sequence = code.unsqueeze(1).repeat(1, timesteps, 1)  # RepeatVector
+        for lstm in self.lstms:
+            sequence = self.dropout(lstm(sequence)[0])
+        steps = self.out_activation(self.out(sequence))
+        return steps.reshape(code.shape[0], -1)
+
+
+# -- assembly ---------------------------------------------------------------------------
+def make_parts(
+    architecture: str,
+    n_features: int,
+    n_components: int,
+    *,
+    input_shape: tuple[int, ...] | None,
+    hidden_layer_sizes: Sequence[int],
+    activation: str = "relu",
+    output_activation: str = "identity",
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> tuple[nn.Module, nn.Module]:
+    """Build the encoder body and the decoder of ``architecture``.
+
+    For ``"conv"`` the hidden sizes are the channels of the convolution blocks
+    (which always use batch normalisation); for ``"lstm"`` they are the units
+    of the stacked encoder LSTMs (the decoder uses them in reverse).
+    """
+    sizes = tuple(hidden_layer_sizes)
+    if architecture == "mlp":
+        body = MLPBody(n_features, sizes, activation, dropout, batch_norm)
+        decoder = MLPDecoder(
+            n_features,
+            n_components,
+            sizes,
+            activation,
+            output_activation,
+            dropout,
+            batch_norm,
+        )
+    elif architecture == "conv":
+        body = ConvEncoder(input_shape, sizes, activation, dropout)
+        decoder = ConvDecoder(body, n_components, sizes, activation, output_activation)
+    elif architecture == "lstm":
+        body = LSTMEncoder(input_shape, sizes, dropout)
+        decoder = LSTMDecoder(
+            input_shape, n_components, sizes[::-1], output_activation, dropout
+        )
+    else:
+        raise ValueError(
+            f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}."
+        )
+    return body, decoder
+
+
+class EncoderDecoder(nn.Module):
+    """Autoencoder from an encoder body, a linear code layer and a decoder.
+
+    Parameters
+    ----------
+    body : nn.Module
+        Maps rows to features of width ``body.out_features``.
+    n_components : int
+        Width of the code.
+    decoder : nn.Module
+        Maps codes back to rows.
+    """
+
+    def __init__(self, body: nn.Module, n_components: int, decoder: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.to_code = nn.Linear(body.out_features, n_components)
+        self.decoder = decoder
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.body(x))
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class VariationalAutoencoder(nn.Module):
+    """Variational autoencoder: Gaussian posterior ``q(z|x) = N(mean, exp(log_var))``.
+
+    ``encode`` returns the posterior mean (deterministic); ``encode_distribution``
+    returns the mean and the log-variance, clamped to ``LOGVAR_BOUNDS``.
+
+    Parameters
+    ----------
+    body : nn.Module
+        Maps rows to features of width ``body.out_features``.
+    n_components : int
+        Dimension of the latent space.
+    decoder : nn.Module
+        Maps latent points to (the mean of) rows.
+    """
+
+    def __init__(self, body: nn.Module, n_components: int, decoder: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.to_mean = nn.Linear(body.out_features, n_components)
+        self.to_log_var = nn.Linear(body.out_features, n_components)
+        self.decoder = decoder
+
+    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(x)
+        log_var = self.to_log_var(features).clamp(*LOGVAR_BOUNDS)
+        return self.to_mean(features), log_var
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_mean(self.body(x))
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

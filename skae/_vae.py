@@ -1,0 +1,320 @@
+"""VAETransformer: a variational autoencoder as a transformer and generator."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._architectures import VariationalAutoencoder
+from ._base import BaseAutoencoder
+from ._nets import VAENet
+
+
+class VAETransformer(BaseAutoencoder):
+    """Variational autoencoder: a probabilistic, generative autoencoder.
+
+    The encoder maps each row to a Gaussian posterior ``q(z|x) = N(mu(x),
+    diag(exp(log_var(x))))`` over an ``n_components``-dimensional latent space;
+    the decoder maps latent points back to the parameters of the data
+    distribution (a Gaussian mean for ``loss="mse"``, Bernoulli probabilities
+    for ``loss="bce"``). Training samples ``z = mu + exp(log_var / 2) * eps``
+    (the reparameterisation trick) and minimises the negative evidence lower
+    bound (ELBO) per row::
+
+        -log p(x | z)  +  beta * KL(q(z|x) || N(0, I))
+
+    The KL term pulls the codes of the training data towards the standard
+    normal prior, so that decoding draws from the prior (:meth:`sample`)
+    generates new rows. ``transform`` returns the posterior mean
+    (deterministic), ``inverse_transform`` decodes latent points, and
+    :meth:`score_samples` gives each row's ELBO, an anomaly score (higher =
+    more typical). The log-variance is clamped to [-10, 10] so constant or
+    badly scaled columns cannot make it overflow.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space.
+    beta : float, default=1.0
+        Weight of the KL term: 1 gives the ELBO, larger values a beta-VAE
+        (smoother, more disentangled latent space, blurrier reconstructions),
+        0 a plain autoencoder with noisy codes.
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, outermost first; the decoder uses
+        them in reverse. ``()`` gives an encoder with no hidden layer. For
+        ``architecture="conv"`` the channels of each convolution block, for
+        ``"lstm"`` the units of each LSTM layer.
+    architecture : {"mlp", "conv", "lstm"}, default="mlp"
+        Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
+        images of shape ``input_shape=(channels, height, width)``; the encoder
+        stacks ``Conv3x3 -> BatchNorm -> activation -> MaxPool(2)`` blocks with
+        ``hidden_layer_sizes`` as their channels, then a dense code layer; the
+        decoder mirrors it with upsampling and convolutions. ``"lstm"``: rows
+        are flattened sequences of shape ``input_shape=(timesteps,
+        n_features_per_step)``; stacked LSTMs with ``hidden_layer_sizes`` units
+        read the sequence, their last hidden state is projected to the code,
+        and the decoder LSTMs receive the code at every time step (the
+        RepeatVector design).
+    input_shape : tuple of int, default=None
+        Shape of one row for ``"conv"`` (required) and ``"lstm"`` (None means
+        a univariate sequence ``(n_features, 1)``), in C order: a row is
+        ``image.reshape(-1)``. One entry may be -1 and is inferred from the row
+        width. A row width that does not match raises a ``ValueError``.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", \
+            "identity"}, default="relu"
+        Activation of the hidden layers. The code layer is always linear.
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Activation of the reconstruction; ``"auto"`` means ``"sigmoid"`` with
+        ``loss="bce"`` and ``"identity"`` otherwise.
+    loss : {"mse", "bce"}, default="mse"
+        Likelihood of the decoder. ``"mse"``: Gaussian with unit variance, for
+        real-valued data (standardise it first, as for PCA); ``"bce"``:
+        Bernoulli, for data in [0, 1] (for example pixel intensities). The
+        reconstruction term of the loss is the negative log-likelihood summed
+        over features.
+    dropout : float, default=0.0
+        Dropout probability after each hidden activation (training only).
+    batch_norm : bool, default=False
+        Whether dense hidden layers use batch normalisation (convolution blocks
+        always do).
+    activity_l1 : float, default=0.0
+        L1 penalty on the posterior means, ``activity_l1 * mean_i sum_j
+        |mu_ij|``, added to the loss.
+    module : torch.nn.Module or callable, default=None
+        Replaces the built-in network. Either a module with
+        ``encode_distribution(x) -> (mean, log_var)``, ``encode(x) -> mean``
+        and ``decode(z)`` methods (deep-copied at every fit), or a callable
+        ``module(n_features, n_components)`` returning one. The architecture
+        parameters above are then ignored.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
+            default="adam"
+        Optimizer used for training.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer.
+    batch_size : int, default=64
+        Rows per training batch. The last, smaller batch is kept.
+    max_epochs : int, default=100
+        Number of passes over the training data (fewer with early stopping).
+    early_stopping : bool, default=False
+        Stop when the validation loss has not improved by ``tol`` (relative)
+        for ``n_iter_no_change`` epochs, and restore the weights of the best
+        epoch. Holds out ``validation_fraction`` of the rows (0.1 if None).
+    validation_fraction : float or None, default=None
+        Share of the rows held out to report a validation loss in ``history_``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Minimum relative improvement of the validation loss that counts.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (or ``(name, callback)`` pairs) for training.
+    device : str, default="cpu"
+        Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
+        for a device this machine lacks raises a ``ValueError``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation
+        split. With an int, fits on the CPU are repeatable. The global random
+        state of torch is left untouched.
+    verbose : int, default=0
+        0 prints nothing, 1 prints a table of losses per epoch, 2 adds a
+        progress bar per epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch engine; ``net_.module_`` is the torch network.
+    history_ : skorch.History
+        Per-epoch record: ``history_[:, "train_loss"]`` and, with a validation
+        split, ``history_[:, "valid_loss"]``.
+    n_epochs_ : int
+        Epochs actually run.
+    stopped_early_ : bool
+        Whether early stopping ended training before ``max_epochs``.
+    n_components_ : int
+        Dimension of the latent space (the width of ``transform``'s output).
+    input_shape_ : tuple of int or None
+        Shape of one row as the network sees it (``input_shape`` with -1
+        resolved); None for an MLP without declared shape or a custom module.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    AutoencoderTransformer : The deterministic autoencoder.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> vae = VAETransformer(n_components=2, loss="bce", max_epochs=5, random_state=0)
+    >>> codes = vae.fit_transform(X)
+    >>> codes.shape
+    (1797, 2)
+    >>> vae.sample(5, random_state=0).shape
+    (5, 64)
+    >>> vae.score_samples(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
+    _net_class = VAENet
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        beta=1.0,
+        hidden_layer_sizes=(64,),
+        architecture="mlp",
+        input_shape=None,
+        activation="relu",
+        output_activation="auto",
+        loss="mse",
+        dropout=0.0,
+        batch_norm=False,
+        activity_l1=0.0,
+        module=None,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=False,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.beta = beta
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.architecture = architecture
+        self.input_shape = input_shape
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.activity_l1 = activity_l1
+        self.module = module
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build_module(self, n_features: int) -> nn.Module:
+        if self.module is not None:
+            module = super()._build_module(n_features)
+            missing = [
+                name
+                for name in ("encode_distribution", "encode", "decode")
+                if not callable(getattr(module, name, None))
+            ]
+            if missing:
+                raise TypeError(
+                    "VAETransformer needs a module with encode_distribution(x) -> "
+                    f"(mean, log_var), encode(x) and decode(z); {type(module).__name__} "
+                    f"lacks {', '.join(missing)}."
+                )
+            return module
+        body, decoder = self._module_parts(n_features)
+        return VariationalAutoencoder(body, self.n_components, decoder)
+
+    def _net_params(self) -> dict:
+        return {**super()._net_params(), "beta": float(self.beta)}
+
+    def score_samples(self, X):
+        """Evidence lower bound (ELBO) of each row: higher means more typical.
+
+        ``-(negative log-likelihood of x given z + beta * KL(q(z|x) || N(0, I)))``
+        with the reconstruction term evaluated at the posterior mean (so the
+        score is deterministic). With ``beta=1`` this is a lower bound on
+        ``log p(x)``, usable as an anomaly score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            The per-row ELBO (float64).
+        """
+        _, X32 = self._validate_input(X)
+        return self.net_.map_batches(X32, self.net_.score_rows).astype(np.float64)
+
+    def score(self, X, y=None) -> float:
+        """Mean ELBO of the rows of ``X`` (larger is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            ``mean(score_samples(X))``.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Generate rows by decoding draws from the prior ``N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to generate.
+        random_state : int, numpy Generator or RandomState, or None, default=None
+            Source of the latent draws. Global random states (NumPy's and
+            torch's) are never used or advanced.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Decoded rows: the decoder's mean (``loss="mse"``) or Bernoulli
+            probabilities (``loss="bce"``) at each latent draw.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        if isinstance(random_state, np.random.RandomState | np.random.Generator):
+            rng = random_state
+        else:
+            rng = np.random.default_rng(random_state)
+        z = rng.standard_normal((int(n_samples), self.n_components_))
+        return self.inverse_transform(z)

@@ -1,0 +1,167 @@
+"""Convolutional and LSTM architectures, for every estimator, and their shape errors."""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+
+from skae import AutoencoderTransformer, DenoisingAutoencoder, VAETransformer
+from skae._architectures import ConvEncoder, LSTMEncoder
+
+ESTIMATORS = [AutoencoderTransformer, DenoisingAutoencoder, VAETransformer]
+FAST = dict(max_epochs=2, batch_size=32, random_state=0)
+CONV = dict(architecture="conv", input_shape=(1, 8, 8), hidden_layer_sizes=(4,))
+LSTM = dict(architecture="lstm", input_shape=(8, 8), hidden_layer_sizes=(8,))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return train_test_split(X, y, test_size=0.25, random_state=0)
+
+
+def noisy_sine_waves(n_samples, n_steps, rng):
+    t = np.arange(n_steps)
+    phase = rng.uniform(0, 2 * np.pi, size=(n_samples, 1))
+    frequency = rng.uniform(0.3, 0.6, size=(n_samples, 1))
+    return np.sin(frequency * t + phase) + 0.1 * rng.standard_normal((n_samples, n_steps))
+
+
+# -- they learn ---------------------------------------------------------------------------
+def test_conv_autoencoder_beats_pca_on_digits(digits):
+    X_train, X_test = digits[0], digits[1]
+    ae = AutoencoderTransformer(
+        n_components=8,
+        architecture="conv",
+        input_shape=(1, 8, 8),
+        hidden_layer_sizes=(16,),
+        lr=3e-3,
+        batch_size=32,
+        max_epochs=15,
+        random_state=0,
+    ).fit(X_train)
+    pca = PCA(8).fit(X_train)
+    pca_error = np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2)
+    assert ae.reconstruction_error(X_test).mean() < 0.9 * pca_error
+    assert isinstance(ae.net_.module_.body, ConvEncoder)
+
+
+def test_lstm_autoencoder_reconstructs_noisy_sine_waves(digits):
+    rng = np.random.default_rng(0)
+    X_train, X_test = noisy_sine_waves(400, 24, rng), noisy_sine_waves(100, 24, rng)
+    ae = AutoencoderTransformer(
+        n_components=4,
+        architecture="lstm",
+        input_shape=(24, 1),
+        hidden_layer_sizes=(32,),
+        lr=1e-2,
+        batch_size=32,
+        max_epochs=20,
+        random_state=0,
+    ).fit(X_train)
+    mean_error = np.mean((X_test - X_train.mean(axis=0)) ** 2)
+    assert ae.reconstruction_error(X_test).mean() < 0.3 * mean_error
+    assert isinstance(ae.net_.module_.body, LSTMEncoder)
+
+
+# -- every estimator, every architecture --------------------------------------------------
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("arch", [CONV, LSTM], ids=["conv", "lstm"])
+def test_architecture_fits_pickles_and_repeats(digits, Estimator, arch):
+    X_train, X_test = digits[0][:300], digits[1][:50]
+    est = Estimator(n_components=3, **arch, **FAST).fit(X_train)
+    assert np.all(np.isfinite(est.history_[:, "train_loss"]))
+    codes = est.transform(X_test)
+    assert codes.shape == (50, 3)
+    assert est.inverse_transform(codes).shape == (50, 64)
+    assert est.input_shape_ == arch["input_shape"]
+    again = Estimator(n_components=3, **arch, **FAST).fit(X_train)
+    np.testing.assert_array_equal(again.transform(X_test), codes)
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.transform(X_test), codes)
+
+
+@pytest.mark.parametrize(
+    "input_shape", [(1, 28, 28), (3, 7, 5), (2, 1, 9)], ids=["28x28", "rgb-odd", "strip"]
+)
+def test_conv_handles_image_sizes(input_shape):
+    n_features = int(np.prod(input_shape))
+    X = np.random.default_rng(0).uniform(size=(40, n_features))
+    ae = AutoencoderTransformer(
+        n_components=4, architecture="conv", input_shape=input_shape,
+        hidden_layer_sizes=(4, 8, 8), max_epochs=1, batch_size=16, random_state=0,
+    ).fit(X)  # fmt: skip
+    assert ae.reconstruct(X).shape == X.shape
+    assert ae.transform(X).shape == (40, 4)
+
+
+def test_input_shape_may_infer_one_side():
+    X = np.random.default_rng(0).uniform(size=(30, 12))
+    ae = AutoencoderTransformer(architecture="lstm", input_shape=(-1, 3), **FAST).fit(X)
+    assert ae.input_shape_ == (4, 3)
+    univariate = AutoencoderTransformer(architecture="lstm", **FAST).fit(X)
+    assert univariate.input_shape_ == (12, 1)
+    mlp = AutoencoderTransformer(**FAST).fit(X)
+    assert mlp.input_shape_ is None
+
+
+@pytest.mark.parametrize("Estimator", [DenoisingAutoencoder, VAETransformer])
+def test_conv_estimators_in_a_grid_searched_pipeline(digits, Estimator):
+    X_train, X_test, y_train, y_test = (part[:400] for part in digits)
+    pipe = Pipeline(
+        [("ae", Estimator(n_components=4, **CONV, **FAST)), ("clf", LogisticRegression())]
+    )
+    search = GridSearchCV(pipe, {"ae__n_components": [2, 4]}, cv=2).fit(X_train, y_train)
+    assert search.best_params_["ae__n_components"] in (2, 4)
+    assert search.predict(X_test).shape == y_test.shape
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("arch", [CONV, LSTM], ids=["conv", "lstm"])
+def test_cuda_architectures(digits, Estimator, arch):
+    est = Estimator(n_components=3, device="cuda", **arch, **FAST).fit(digits[0])
+    assert next(est.net_.module_.parameters()).is_cuda
+    cpu = pickle.loads(pickle.dumps(est))
+    assert cpu.transform(digits[1]).shape == (len(digits[1]), 3)
+
+
+# -- wrong shapes ------------------------------------------------------------------------
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    "params, n_features, message",
+    [
+        (CONV, 60, "input_shape=(1, 8, 8) expects rows of 64 values (1 x 8 x 8), but X "
+                   "has 60 features."),
+        (LSTM, 30, "input_shape=(8, 8) expects rows of 64 values (8 x 8), but X has 30 "
+                   "features."),
+        ({**LSTM, "input_shape": (-1, 4)}, 30,
+         "input_shape=(-1, 4) needs a row width divisible by 4, but X has 30 features."),
+        ({"input_shape": (5, 5)}, 30, "expects rows of 25 values (5 x 5), but X has 30"),
+        ({**CONV, "input_shape": (8, 8)}, 64, "needs input_shape=(channels, height, width) "
+                                              "with 3 entries; got (8, 8)"),
+        ({**CONV, "input_shape": None}, 64, "architecture='conv' needs input_shape="),
+        ({**CONV, "input_shape": (1, 0, 64)}, 64, "positive integers"),
+        ({**LSTM, "hidden_layer_sizes": ()}, 64, "needs at least one entry in "
+                                                 "hidden_layer_sizes (the LSTM units"),
+        ({"architecture": "transformer"}, 64, "architecture"),
+    ],
+)  # fmt: skip
+def test_wrong_shapes_name_expected_and_given_sizes(Estimator, params, n_features, message):
+    X = np.random.default_rng(0).uniform(size=(20, n_features))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Estimator(**{**FAST, **params}).fit(X)
+
+
+def test_wrong_width_after_fit_names_both_sizes(digits):
+    ae = AutoencoderTransformer(**CONV, **FAST).fit(digits[0][:100])
+    with pytest.raises(ValueError, match="X has 60 features, but AutoencoderTransformer is "
+                                         "expecting 64 features"):  # fmt: skip
+        ae.transform(np.ones((3, 60)))
