@@ -9,6 +9,7 @@ skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
 from __future__ import annotations
 
 import copy
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -26,9 +27,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 from torch import nn
 
+from ._callbacks import check_finite_weights
 from ._data import RandomSplit
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import AutoencoderNet
+from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -40,6 +43,10 @@ OPTIMIZERS = {
 LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Training computes squared errors, their sums and Adam's squared gradients in
+# float32: values beyond ~sqrt(float32 max) / 1e4 (about 1.8e15) can overflow them.
+_MAX_TRAINING_MAGNITUDE = float(np.sqrt(_FLOAT32_MAX)) / 1e4
 
 # Used when early_stopping=True but no validation_fraction was given.
 _DEFAULT_VALIDATION_FRACTION = 0.1
@@ -245,6 +252,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _validate_fit_data(self, X) -> np.ndarray:
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X32 = to_float32(X)
+        largest = float(np.abs(X32).max())
+        if largest > _MAX_TRAINING_MAGNITUDE:
+            raise ValueError(
+                f"X contains values as large as {largest:.3g} in magnitude; training "
+                "computes squared errors in float32, which overflow for values beyond "
+                f"about {_MAX_TRAINING_MAGNITUDE:.1e}. Rescale X, for example with "
+                "sklearn.preprocessing.StandardScaler."
+            )
         self._check_training_data(X32)
         return X32
 
@@ -282,10 +297,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     def _set_fitted_attributes(self, net: AutoencoderNet, X32: np.ndarray) -> None:
+        check_finite_weights(net)
         self.net_ = net
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
-        self.stopped_early_ = bool(self.early_stopping) and self.n_epochs_ < self.max_epochs
+        self.stopped_early_ = bool(getattr(net, "stopped_early_", False))
+        self.interrupted_ = bool(getattr(net, "interrupted_", False))
+        if self.interrupted_:
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) after {self.n_epochs_} "
+                f"complete epoch(s) of max_epochs={self.max_epochs}. The estimator "
+                "keeps the weights reached so far and is usable; interrupted_ is True.",
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
         code = net.map_batches(X32[:1], net.module_.encode)
         self.n_components_ = int(np.prod(code.shape[1:]))
 

@@ -68,7 +68,9 @@ class BatchIterator:
         set smaller than one batch still trains).
     shuffle : bool
         Draw a fresh permutation at every pass, from torch's default CPU
-        generator (which the estimators seed from ``random_state``).
+        generator (which the estimators seed from ``random_state``). Shuffled
+        (training) passes never end on a one-row batch: such a row joins the
+        batch before it.
     device : torch.device
         Where batches must end up; rows already there are not copied.
     """
@@ -86,19 +88,28 @@ class BatchIterator:
         self.device = torch.device(device)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
+        n, n_batches = len(self.dataset), math.ceil(len(self.dataset) / self.batch_size)
+        if self.shuffle and n_batches > 1 and n % self.batch_size == 1:
+            return n_batches - 1
+        return n_batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         X = self.dataset.X
         n, bs = X.shape[0], self.batch_size
         move = X.device != self.device
+        starts = list(range(0, n, bs))
         if self.shuffle:
             order = torch.randperm(n).to(X.device)
-        for start in range(0, n, bs):
+            if len(starts) > 1 and n - starts[-1] == 1:
+                # A one-row training batch is a noisy step and breaks batch
+                # normalisation: fold the last row into the batch before it.
+                starts.pop()
+        ends = [*starts[1:], n]
+        for start, end in zip(starts, ends, strict=True):
             if self.shuffle:
-                batch = X.index_select(0, order[start : start + bs])
+                batch = X.index_select(0, order[start:end])
             else:
-                batch = X[start : start + bs]
+                batch = X[start:end]
             if move:
                 batch = batch.to(self.device, non_blocking=True)
             yield batch, batch
