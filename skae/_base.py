@@ -25,12 +25,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.history import History
 from torch import nn
 
 from ._callbacks import check_finite_weights
 from ._data import RandomSplit
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import AutoencoderNet
+from ._persistence import PersistenceMixin, default_persist_state
 from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
@@ -125,7 +127,9 @@ def to_float32(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32)
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(
+    PersistenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class for skae's autoencoder estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -313,6 +317,38 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         code = net.map_batches(X32[:1], net.module_.encode)
         self.n_components_ = int(np.prod(code.shape[1:]))
+
+    # -- safe persistence (skae/_persistence.py) -----------------------------------
+    def _get_persist_state(self) -> dict:
+        """Fitted state for ``save``: the network's weights instead of the net."""
+        state = default_persist_state(self)
+        net = state.pop("net_", None)
+        if net is not None:
+            state["net_"] = {"module_state": dict(net.module_.state_dict())}
+            state["history_"] = [dict(row) for row in net.history]
+        return state
+
+    def _set_persist_state(self, state: dict) -> None:
+        """Rebuild the net on the CPU from saved parameters, then load the weights."""
+        state = dict(state)
+        net_state, history = state.pop("net_", None), state.pop("history_", None)
+        for name, value in state.items():
+            setattr(self, name, value)
+        if net_state is None:
+            return
+        with seeded_torch(0, torch.device("cpu")):  # leave the global RNG alone
+            net = self._make_net(self.n_features_in_, torch.device("cpu"))
+            net.initialize()
+        try:
+            net.module_.load_state_dict(net_state["module_state"], strict=True)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise ValueError(
+                "The weights in the file do not match the network its parameters "
+                f"build: {exc}"
+            ) from None
+        net.module_.eval()
+        net.history = History(history or [])
+        self.net_, self.history_ = net, net.history
 
     # -- using a fitted model -----------------------------------------------------
     @property
