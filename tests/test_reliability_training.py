@@ -91,9 +91,9 @@ def test_failed_refit_keeps_the_previous_model(cls, failure):
     set_training_params(est, **params)
     with pytest.raises(exc, match=message):
         est.fit(X_bad)
-    assert {k: v for k, v in vars(est).items() if k.endswith("_")} == {
-        k: v for k, v in attributes.items() if k.endswith("_")
-    }
+    fitted_now = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    assert fitted_now.keys() == {k for k in attributes if k.endswith("_")}
+    assert all(v is attributes[k] for k, v in fitted_now.items())  # the very same objects
     after = outputs(est, X)
     for method, value in before.items():
         np.testing.assert_array_equal(after[method], value, err_msg=method)
