@@ -161,7 +161,7 @@ class _Encoder:
 
 
 def _short_repr(v) -> str:
-    text = repr(v)
+    text = " ".join(repr(v).split())
     return text if len(text) <= 60 else text[:57] + "..."
 
 
