@@ -101,11 +101,12 @@ class AutoencoderNet(NeuralNet):
 
     def get_iterator(self, dataset, training: bool = False) -> BatchIterator:
         batch_size = self.batch_size
-        if training and len(dataset) < 2 and self._has_batch_norm():
+        if training and min(len(dataset), batch_size) < 2 and self._has_batch_norm():
             raise ValueError(
-                f"batch_norm=True needs at least 2 training rows; got {len(dataset)} "
-                "after holding out validation rows. Use more rows, no validation "
-                "split, or batch_norm=False."
+                "batch_norm=True needs at least 2 rows per training batch; got "
+                f"batch_size={batch_size} and {len(dataset)} training row(s) after "
+                "holding out validation rows. Use batch_size >= 2, more rows, or "
+                "batch_norm=False."
             )
         if not training:  # no gradients: bigger batches are cheaper
             batch_size = inference_batch_size(batch_size, widest_layer(self.module_))

@@ -154,6 +154,26 @@ def test_constant_columns_fit_and_predict(cls, data):
     expect_works(cls, "fit", X)
 
 
+@per_estimator
+@given(data=st.data())
+@FIT_PROPERTY
+def test_any_row_count_and_batch_size_trains(cls, data):
+    """Including a last batch of one row, which batch normalisation cannot take."""
+    n = data.draw(st.integers(2, 40), label="n")
+    params = dict(
+        batch_size=data.draw(st.integers(1, 20), label="batch_size"),
+        batch_norm=data.draw(st.booleans(), label="batch_norm"),
+    )
+    X = rows(n, 3, data.draw(seeds))
+    if params["batch_norm"] and params["batch_size"] == 1:
+        with pytest.raises(ValueError, match="batch_norm=True needs at least 2 rows"):
+            make(cls, **params).fit(X)
+        return
+    est = make(cls, **params).fit(X)
+    for method in row_methods(est):
+        check_output(est, method, X, getattr(est, method)(X))
+
+
 magnitudes = st.builds(
     lambda e, s: s * 10.0**e, st.integers(-30, 30), st.sampled_from([1.0, -1.0])
 )

@@ -60,6 +60,13 @@ class PoisonWeights(Callback):
                     p.fill_(float("nan"))
 
 
+class InterruptBeforeTraining(Callback):
+    """Ctrl-C before skorch's training loop (which would catch it) starts."""
+
+    def on_train_begin(self, net, **kwargs):
+        raise KeyboardInterrupt
+
+
 # -- a failed fit leaves a fitted model as it was --------------------------------------
 FAILURES = {
     # at validation, before any training
@@ -77,6 +84,13 @@ FAILURES = {
         X,
         RuntimeError,
         "disk full",
+    ),
+    # Ctrl-C outside the training loop: propagates, and nothing changes
+    "interrupt_before_training": (
+        dict(callbacks=[InterruptBeforeTraining()]),
+        X,
+        KeyboardInterrupt,
+        None,
     ),
 }
 
