@@ -325,12 +325,14 @@ def load(path: str | os.PathLike):
 
     Examples
     --------
-    >>> import numpy as np, skae
+    >>> import os, tempfile, numpy as np, skae
     >>> X = np.random.default_rng(0).normal(size=(50, 4))
     >>> ae = skae.AutoencoderTransformer(max_epochs=2, random_state=0).fit(X)
-    >>> ae.save("model.safetensors")  # doctest: +SKIP
-    >>> loaded = skae.load("model.safetensors")  # doctest: +SKIP
-    >>> np.array_equal(loaded.transform(X), ae.transform(X))  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.safetensors")
+    ...     ae.save(path)
+    ...     loaded = skae.load(path)
+    >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
     True
     """
     from safetensors import SafetensorError
