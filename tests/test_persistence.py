@@ -14,12 +14,15 @@ import torch
 from _skae_estimators import CLASS_IDS, CLASSES, make, row_methods, training_data
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.preprocessing import RobustScaler
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 import skae
-from skae._persistence import FORMAT_VERSION, _checksum
+from skae import _persistence as persistence
+from skae._persistence import FORMAT_VERSION, PersistenceMixin, _checksum
 
 per_estimator = pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 
@@ -51,17 +54,34 @@ def assert_same_params(a, b):
             assert pa[key] == pb[key] and type(pa[key]) is type(pb[key]), key
 
 
+def save(est, path):
+    if not hasattr(est, "save"):
+        pytest.fail(
+            f"{type(est).__name__} has no save(): add skae._persistence.PersistenceMixin "
+            "to its bases (and, if its fitted state needs it, the _get_persist_state / "
+            "_set_persist_state hooks)."
+        )
+    est.save(path)
+
+
+class SavedModels(dict):
+    """{class name: (fitted estimator, path of its file)}, filled on first use."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def __missing__(self, name):
+        est = make(next(c for c in CLASSES if c.__name__ == name)).fit(X)
+        path = self.folder / f"{name}.safetensors"
+        save(est, path)
+        self[name] = est, path
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """{class name: (fitted estimator, path of its file)}."""
-    folder = tmp_path_factory.mktemp("models")
-    models = {}
-    for cls in CLASSES:
-        est = make(cls).fit(X)
-        path = folder / f"{cls.__name__}.safetensors"
-        est.save(path)
-        models[cls.__name__] = est, path
-    return models
+    return SavedModels(tmp_path_factory.mktemp("models"))
 
 
 # -- round trips -----------------------------------------------------------------------
@@ -80,7 +100,7 @@ def test_round_trip_keeps_feature_names_and_pandas_output(cls, tmp_path):
     est = make(cls).fit(frame)
     if hasattr(est, "set_output"):
         est.set_output(transform="pandas")
-    est.save(tmp_path / "m.safetensors")
+    save(est, tmp_path / "m.safetensors")
     loaded = skae.load(tmp_path / "m.safetensors")
     np.testing.assert_array_equal(loaded.feature_names_in_, frame.columns)
     assert_same_outputs(est, loaded, frame)
@@ -91,7 +111,7 @@ def test_round_trip_keeps_feature_names_and_pandas_output(cls, tmp_path):
 @per_estimator
 def test_unfitted_estimator_round_trips_unfitted(cls, tmp_path):
     est = make(cls, max_epochs=3)
-    est.save(tmp_path / "m.safetensors")
+    save(est, tmp_path / "m.safetensors")
     loaded = skae.load(tmp_path / "m.safetensors")
     assert_same_params(loaded, est)
     with pytest.raises(NotFittedError):
@@ -106,7 +126,7 @@ def test_loaded_model_refits_like_the_original(cls, saved):
 
 
 def test_load_leaves_the_global_torch_rng_alone(saved):
-    _, path = next(iter(saved.values()))
+    _, path = saved["AutoencoderTransformer"]
     state = torch.random.get_rng_state()
     skae.load(path)
     assert torch.equal(torch.random.get_rng_state(), state)
@@ -154,7 +174,7 @@ class TinyModule(nn.Module):
 def test_parameters_that_are_not_json_make_save_raise(cls, params, name, tmp_path):
     est = make(cls, **params)
     with pytest.raises(TypeError, match=rf"Cannot save parameter .*{name}.*JSON"):
-        est.save(tmp_path / "m.safetensors")
+        save(est, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
 
 
@@ -291,7 +311,7 @@ def test_pickle_and_joblib_round_trip(cls, saved, dump, tmp_path):
 @per_estimator
 def test_gpu_fitted_model_loads_on_cpu(cls, tmp_path):
     est = make(cls, device="cuda").fit(X)
-    est.save(tmp_path / "m.safetensors")
+    save(est, tmp_path / "m.safetensors")
     loaded = skae.load(tmp_path / "m.safetensors")
     assert next(trainer_net(loaded).module_.parameters()).device.type == "cpu"
     for method, value in all_outputs(est, X).items():
@@ -302,3 +322,42 @@ def test_gpu_fitted_model_loads_on_cpu(cls, tmp_path):
 
 def trainer_net(est):
     return getattr(est, "estimator_", est).net_
+
+
+# -- the generic hooks carry a meta-estimator with no persistence code of its own --------
+class ToyDetector(PersistenceMixin, BaseEstimator):
+    """Shaped like AnomalyDetector: inner skae estimator, fitted scaler, thresholds."""
+
+    def __init__(self, estimator=None, contamination=0.1):
+        self.estimator = estimator
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        self.scaler_ = RobustScaler().fit(X)
+        self.estimator_ = clone(self.estimator).fit(self.scaler_.transform(X))
+        self.train_scores_ = self.score_samples(X)
+        self.offset_ = float(np.quantile(self.train_scores_, self.contamination))
+        self.bounds_ = (-np.inf, float("nan"))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def score_samples(self, X):
+        return self.estimator_.score_samples(self.scaler_.transform(X))
+
+
+def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path, monkeypatch):
+    whitelist = persistence._whitelist()
+    monkeypatch.setattr(
+        persistence, "_whitelist", lambda: {**whitelist, "Toy": ToyDetector}
+    )
+    inner = skae.AutoencoderTransformer(
+        hidden_layer_sizes=(4,), max_epochs=2, random_state=0
+    )
+    est = ToyDetector(inner).fit(X * 50)
+    est.save(tmp_path / "toy.safetensors")
+    loaded = skae.load(tmp_path / "toy.safetensors")
+    assert_same_params(loaded, est)
+    np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
+    np.testing.assert_array_equal(loaded.train_scores_, est.train_scores_)
+    assert loaded.offset_ == est.offset_ and type(loaded.scaler_) is RobustScaler
+    assert loaded.bounds_[0] == -np.inf and np.isnan(loaded.bounds_[1])
