@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 from typing import Any
 
@@ -166,6 +167,16 @@ def _short_repr(v) -> str:
 
 
 # -- decoding: JSON + named tensors -> Python values -----------------------------------
+# Attributes a file may set: scikit-learn's fitted attributes and set_output's config.
+_STATE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_|_sklearn_output_config")
+
+
+def _all_strings(values) -> bool:
+    if isinstance(values, list):
+        return all(_all_strings(v) for v in values)
+    return isinstance(values, str)
+
+
 class _Decoder:
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
@@ -186,6 +197,12 @@ class _Decoder:
             raise ValueError(f"Saved parameters do not fit {name}: {exc}") from None
         state = doc.get("state")
         if state is not None:
+            bad = [k for k in state if not _STATE_NAME.fullmatch(str(k))]
+            if bad:
+                raise ValueError(
+                    f"The file sets attributes {bad} on {name}; only fitted attributes "
+                    "(names ending in '_') can be restored."
+                )
             state = {str(k): self.value(v) for k, v in state.items()}
             set_state = getattr(est, "_set_persist_state", None)
             if set_state is not None:
@@ -211,10 +228,11 @@ class _Decoder:
         if "$float" in v and v["$float"] in ("nan", "inf", "-inf"):
             return float(v["$float"])
         if "$str_array" in v:
-            dtype = np.dtype(str(v.get("dtype")))
-            if dtype.kind not in "OU":
-                raise ValueError(f"Malformed string array dtype {dtype}.")
-            return np.asarray(v["$str_array"], dtype=dtype)
+            strings = v["$str_array"]
+            if not _all_strings(strings):
+                raise ValueError("Malformed string array in the model file.")
+            # object dtype (as scikit-learn's feature_names_in_), else NumPy's str dtype
+            return np.asarray(strings, dtype=object if v.get("dtype") == "|O" else str)
         for key in ("$array", "$tensor"):
             if key in v:
                 try:
@@ -346,7 +364,9 @@ def load(path: str | os.PathLike):
     if not isinstance(version, int):
         raise ValueError(f"{path} has no valid format_version.")
     if version > FORMAT_VERSION:
-        written_by = body.get("versions", {}).get("skae", "a newer skae")
+        versions = body.get("versions")
+        written_by = versions.get("skae") if isinstance(versions, dict) else None
+        written_by = written_by or "a newer version"
         from skae import __version__
 
         raise ValueError(

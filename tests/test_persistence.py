@@ -283,6 +283,18 @@ def test_only_whitelisted_classes_are_loaded(saved, tmp_path, name):
         skae.load(bad)
 
 
+@pytest.mark.parametrize("attribute", ["__class__", "__dict__", "transform", "fit"])
+def test_files_can_only_set_fitted_attributes(saved, tmp_path, attribute):
+    _, path = saved["AutoencoderTransformer"]
+
+    def inject(body):
+        body["estimator"]["state"][attribute] = "x"
+
+    bad = rewrite(path, tmp_path / "a.safetensors", edit_body=inject)
+    with pytest.raises(ValueError, match="only fitted attributes"):
+        skae.load(bad)
+
+
 def test_pickles_and_other_files_are_not_model_files(saved, tmp_path):
     est, _ = saved["AutoencoderTransformer"]
     pickled = tmp_path / "model.pkl"
