@@ -308,3 +308,17 @@ def test_lists_of_lists_behave_like_arrays(cls, data):
     np.testing.assert_array_equal(out, getattr(est, method)(X))
     ragged = [*X.tolist(), X[0, :-1].tolist() or [[]]]
     expect_clear_error(cls, method, ragged, r"inhomogeneous|sequence|shape")
+
+
+@per_estimator
+def test_reconstruction_error_of_huge_rows_is_finite(cls):
+    """Errors are computed in float64: a row of 1e30 gets about 1e60, not inf."""
+    est = fitted(cls)
+    if not hasattr(est, "reconstruction_error"):
+        pytest.skip(f"{cls.__name__} has no reconstruction_error")
+    X = np.full((2, est.n_features_in_), 1e30)
+    errors = est.reconstruction_error(X)
+    assert np.isfinite(errors).all() and (errors > 1e50).all()
+    if hasattr(est, "reconstruct") and getattr(est, "loss", None) == "mse":
+        expected = ((X - est.reconstruct(X).astype(np.float64)) ** 2).mean(axis=1)
+        np.testing.assert_allclose(errors, expected, rtol=1e-6)
