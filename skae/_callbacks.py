@@ -32,7 +32,10 @@ class DivergenceGuard(Callback):
     """Raise :class:`~skae.exceptions.TrainingDivergedError` on a non-finite loss."""
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        record = net.history[-1]
+        history = net.history
+        # skorch's History.__getitem__ copies the epoch list; plain list indexing
+        # keeps this check O(1) per batch.
+        record = list.__getitem__(history, -1) if isinstance(history, list) else history[-1]
         key = "train_loss" if training else "valid_loss"
         value = record["batches"][-1][key]
         if not math.isfinite(value):
