@@ -220,11 +220,15 @@ words = st.text(alphabet="abcdeghjklm", min_size=1, max_size=5)  # never parse a
 @per_estimator
 @given(data=st.data())
 @PROPERTY
-def test_string_columns_are_refused(cls, data):
+def test_string_and_complex_values_are_refused(cls, data):
     est = fitted(cls)
     method = data.draw(st.sampled_from(all_methods(est)), label="method")
     n = data.draw(st.integers(2, 10))
     d = data.draw(st.integers(1, 5)) if method == "fit" else width_for(est, method)
+    if data.draw(st.booleans(), label="complex"):
+        X = rows(n, d, data.draw(seeds)) + 1j
+        expect_clear_error(cls, method, X, r"Complex data not supported")
+        return
     X = rows(n, d, data.draw(seeds)).astype(object)
     X[:, data.draw(st.integers(0, d - 1))] = data.draw(words)
     if method == "fit" and data.draw(st.booleans(), label="as DataFrame"):
@@ -256,8 +260,14 @@ def test_mixed_dtype_dataframes(cls, data):
     np.testing.assert_array_equal(est.feature_names_in_, frame.columns)
     for method in row_methods(est):
         check_output(est, method, frame, getattr(est, method)(frame))
-    bad = frame.assign(label=pd.Categorical(["x"] * n))
-    expect_clear_error(cls, "fit", bad, r"string|convert|float|dtype")
+    bad_columns = {
+        "category": pd.Categorical(["x"] * n),
+        "string": pd.array(["x"] * n, dtype="string"),
+        "datetime": pd.date_range("2026-01-01", periods=n),
+    }
+    kind = data.draw(st.sampled_from(sorted(bad_columns)), label="bad column")
+    bad = frame.assign(bad=bad_columns[kind])
+    expect_clear_error(cls, "fit", bad, r"string|convert|float|[Dd][Tt]ype")
 
 
 @per_estimator
