@@ -2,6 +2,7 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._denoising import DenoisingAutoencoder
+from ._persistence import load
 from ._vae import VAETransformer
 
 __version__ = "0.1.0"
@@ -11,4 +12,5 @@ __all__ = [
     "DenoisingAutoencoder",
     "VAETransformer",
     "__version__",
+    "load",
 ]

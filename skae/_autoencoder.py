@@ -108,9 +108,14 @@ class AutoencoderTransformer(BaseAutoencoder):
         Per-epoch record: ``history_[:, "train_loss"]`` and, with a validation
         split, ``history_[:, "valid_loss"]``.
     n_epochs_ : int
-        Epochs actually run.
+        Complete epochs run.
     stopped_early_ : bool
-        Whether early stopping ended training before ``max_epochs``.
+        Whether early stopping (``early_stopping=True`` or a skorch
+        ``EarlyStopping`` callback) ended training.
+    interrupted_ : bool
+        Whether training was interrupted (``KeyboardInterrupt``); the weights
+        reached are kept and a :class:`~skae.exceptions.TrainingInterruptedWarning`
+        is issued. Neither flag set means ``max_epochs`` were run.
     n_components_ : int
         Width of the code produced by ``transform``.
     input_shape_ : tuple of int or None
@@ -147,6 +152,15 @@ class AutoencoderTransformer(BaseAutoencoder):
     ...     hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
     >>> conv.fit_transform(X[:200] / 16).shape
     (200, 8)
+
+    Save and load without pickle (see :func:`skae.load`):
+
+    >>> import os, tempfile, numpy as np, skae
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     ae.save(os.path.join(folder, "ae.safetensors"))
+    ...     loaded = skae.load(os.path.join(folder, "ae.safetensors"))
+    >>> bool(np.array_equal(loaded.transform(X / 16), codes))
+    True
     """
 
     def __init__(

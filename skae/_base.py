@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -25,12 +26,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.history import History
 from torch import nn
 
 from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
+from ._callbacks import check_finite_weights
 from ._data import RandomSplit
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import AutoencoderNet
+from ._persistence import PersistenceMixin, default_persist_state
+from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -42,6 +47,10 @@ OPTIMIZERS = {
 LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Training computes squared errors, their sums and Adam's squared gradients in
+# float32: values beyond ~sqrt(float32 max) / 1e4 (about 1.8e15) can overflow them.
+_MAX_TRAINING_MAGNITUDE = float(np.sqrt(_FLOAT32_MAX)) / 1e4
 
 # Used when early_stopping=True but no validation_fraction was given.
 _DEFAULT_VALIDATION_FRACTION = 0.1
@@ -120,7 +129,9 @@ def to_float32(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32)
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(
+    PersistenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class for skae's autoencoder estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -329,6 +340,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _validate_fit_data(self, X) -> np.ndarray:
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X32 = to_float32(X)
+        largest = float(np.abs(X32).max())
+        if largest > _MAX_TRAINING_MAGNITUDE:
+            raise ValueError(
+                f"X contains values as large as {largest:.3g} in magnitude; training "
+                "computes squared errors in float32, which overflow for values beyond "
+                f"about {_MAX_TRAINING_MAGNITUDE:.1e}. Rescale X, for example with "
+                "sklearn.preprocessing.StandardScaler."
+            )
         self._check_training_data(X32)
         return X32
 
@@ -366,13 +385,55 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     def _set_fitted_attributes(self, net: AutoencoderNet, X32: np.ndarray) -> None:
+        check_finite_weights(net)
         self.net_ = net
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
-        self.stopped_early_ = bool(self.early_stopping) and self.n_epochs_ < self.max_epochs
+        self.stopped_early_ = bool(getattr(net, "stopped_early_", False))
+        self.interrupted_ = bool(getattr(net, "interrupted_", False))
+        if self.interrupted_:
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) after {self.n_epochs_} "
+                f"complete epoch(s) of max_epochs={self.max_epochs}. The estimator "
+                "keeps the weights reached so far and is usable; interrupted_ is True.",
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
         code = net.map_batches(X32[:1], net.module_.encode)
         self.n_components_ = int(np.prod(code.shape[1:]))
         self.input_shape_ = self._input_shape(X32.shape[1]) if self.module is None else None
+
+    # -- safe persistence (skae/_persistence.py) -----------------------------------
+    def _get_persist_state(self) -> dict:
+        """Fitted state for ``save``: the network's weights instead of the net."""
+        state = default_persist_state(self)
+        net = state.pop("net_", None)
+        if net is not None:
+            state["net_"] = {"module_state": dict(net.module_.state_dict())}
+            state["history_"] = [dict(row) for row in net.history]
+        return state
+
+    def _set_persist_state(self, state: dict) -> None:
+        """Rebuild the net on the CPU from saved parameters, then load the weights."""
+        state = dict(state)
+        net_state, history = state.pop("net_", None), state.pop("history_", None)
+        for name, value in state.items():
+            setattr(self, name, value)
+        if net_state is None:
+            return
+        with seeded_torch(0, torch.device("cpu")):  # leave the global RNG alone
+            net = self._make_net(self.n_features_in_, torch.device("cpu"))
+            net.initialize()
+        try:
+            net.module_.load_state_dict(net_state["module_state"], strict=True)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise ValueError(
+                "The weights in the file do not match the network its parameters "
+                f"build: {exc}"
+            ) from None
+        net.module_.eval()
+        net.history = History(history or [])
+        self.net_, self.history_ = net, net.history
 
     # -- using a fitted model -----------------------------------------------------
     @property

@@ -9,6 +9,7 @@ a batch is a slice or an ``index_select`` of it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,8 +21,18 @@ _MAX_DEVICE_SHARE = 0.5
 
 
 def as_float_tensor(X: np.ndarray) -> torch.Tensor:
-    """Return ``X`` as a contiguous float32 CPU tensor, sharing memory if possible."""
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    """Return ``X`` as a contiguous float32 CPU tensor, sharing memory if possible.
+
+    Read-only arrays (pandas' copy-on-write frames, read-only memmaps) are shared
+    too: skae never writes into its input tensors, so torch's warning about
+    non-writable arrays does not apply, and copying would double the memory.
+    """
+    array = np.ascontiguousarray(X, dtype=np.float32)
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def stage(X: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -68,7 +79,9 @@ class BatchIterator:
         set smaller than one batch still trains).
     shuffle : bool
         Draw a fresh permutation at every pass, from torch's default CPU
-        generator (which the estimators seed from ``random_state``).
+        generator (which the estimators seed from ``random_state``). Shuffled
+        (training) passes never end on a one-row batch: such a row joins the
+        batch before it.
     device : torch.device
         Where batches must end up; rows already there are not copied.
     """
@@ -86,19 +99,28 @@ class BatchIterator:
         self.device = torch.device(device)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
+        n, n_batches = len(self.dataset), math.ceil(len(self.dataset) / self.batch_size)
+        if self.shuffle and n_batches > 1 and n % self.batch_size == 1:
+            return n_batches - 1
+        return n_batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         X = self.dataset.X
         n, bs = X.shape[0], self.batch_size
         move = X.device != self.device
+        starts = list(range(0, n, bs))
         if self.shuffle:
             order = torch.randperm(n).to(X.device)
-        for start in range(0, n, bs):
+            if len(starts) > 1 and n - starts[-1] == 1:
+                # A one-row training batch is a noisy step and breaks batch
+                # normalisation: fold the last row into the batch before it.
+                starts.pop()
+        ends = [*starts[1:], n]
+        for start, end in zip(starts, ends, strict=True):
             if self.shuffle:
-                batch = X.index_select(0, order[start : start + bs])
+                batch = X.index_select(0, order[start:end])
             else:
-                batch = X[start : start + bs]
+                batch = X[start:end]
             if move:
                 batch = batch.to(self.device, non_blocking=True)
             yield batch, batch

@@ -13,10 +13,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from torch import nn
 from torch.nn import functional as F
 
+from ._callbacks import DivergenceGuard
 from ._data import BatchIterator, RowDataset, inference_batch_size, stage
 
 
@@ -42,6 +43,27 @@ class AutoencoderNet(NeuralNet):
     def __init__(self, *args, activity_l1: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.activity_l1 = activity_l1
+
+    # -- how training ends ---------------------------------------------------
+    def get_default_callbacks(self):
+        # skorch's epoch timer and loss records, plus a stop on NaN/inf losses.
+        return [*super().get_default_callbacks(), ("divergence_guard", DivergenceGuard())]
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows KeyboardInterrupt, which is both how
+        # EarlyStopping ends training and what Ctrl-C raises. Record which one.
+        self.stopped_early_ = self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.stopped_early_ = any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            )
+            self.interrupted_ = not self.stopped_early_
+            if self.history and "train_loss" not in self.history[-1]:
+                del self.history[-1]  # an epoch cut short records no loss
+            raise
 
     # -- per-batch overhead: skip work that does nothing -----------------------
     def initialize_callbacks(self):
@@ -79,9 +101,21 @@ class AutoencoderNet(NeuralNet):
 
     def get_iterator(self, dataset, training: bool = False) -> BatchIterator:
         batch_size = self.batch_size
+        if training and min(len(dataset), batch_size) < 2 and self._has_batch_norm():
+            raise ValueError(
+                "batch_norm=True needs at least 2 rows per training batch; got "
+                f"batch_size={batch_size} and {len(dataset)} training row(s) after "
+                "holding out validation rows. Use batch_size >= 2, more rows, or "
+                "batch_norm=False."
+            )
         if not training:  # no gradients: bigger batches are cheaper
             batch_size = inference_batch_size(batch_size, widest_layer(self.module_))
         return BatchIterator(dataset, batch_size, shuffle=training, device=self.device)
+
+    def _has_batch_norm(self) -> bool:
+        return any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.module_.modules()
+        )
 
     # -- forward and loss -------------------------------------------------------
     def infer(self, x, **fit_params):
@@ -110,20 +144,45 @@ class AutoencoderNet(NeuralNet):
     def map_batches(
         self, X: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]
     ) -> np.ndarray:
-        """Apply ``fn`` to ``X`` in large batches in eval mode; return float32 NumPy."""
+        """Apply ``fn`` to ``X`` in large batches in eval mode; return NumPy.
+
+        Outputs come back as float32 (float64 where ``fn`` returns float64).
+        Non-finite outputs -- float32 overflow on inputs far larger than the
+        training data -- raise a ``ValueError`` instead of being returned.
+        """
         module = self.module_
-        module.eval()
+        if module.training:
+            # Only the first call after training flips the mode: concurrent
+            # inference calls from several threads then never write to the module.
+            module.eval()
         dataset = self.get_dataset(X)
         iterator = self.get_iterator(dataset, training=False)
         parts = []
         with torch.inference_mode():
             for batch, _ in iterator:
-                parts.append(fn(batch).float().cpu())
-        return torch.cat(parts).numpy() if len(parts) > 1 else parts[0].numpy()
+                out = fn(batch)
+                if out.dtype != torch.float64:
+                    out = out.float()
+                parts.append(out.cpu())
+        result = torch.cat(parts).numpy() if len(parts) > 1 else parts[0].numpy()
+        if not np.isfinite(result).all():
+            raise ValueError(
+                "The network's output overflowed to inf/NaN on this input (its largest "
+                f"magnitude is {np.abs(X).max():.3g}); skae computes in float32. Scale "
+                "X the same way as the training data."
+            )
+        return result
 
     def elementwise_error(self, x: torch.Tensor) -> torch.Tensor:
-        """Criterion between ``x`` and its reconstruction, one value per entry."""
-        return self.criterion_(self.module_(x), x)
+        """Criterion between ``x`` and its reconstruction, one value per entry.
+
+        Computed in float64 (where the device has it) so that the squared
+        error of rows with huge values stays finite.
+        """
+        reconstruction = self.module_(x)
+        if x.device.type != "mps":
+            x, reconstruction = x.double(), reconstruction.double()
+        return self.criterion_(reconstruction, x)
 
 
 # -- denoising --------------------------------------------------------------------------
