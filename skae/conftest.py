@@ -1,4 +1,15 @@
 # Doctests in the package train small networks; keep them single-threaded.
+import sys
+
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close figures the plotting doctests open (without importing matplotlib)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
