@@ -26,8 +26,8 @@ from sklearn.pipeline import Pipeline
 from skae import AutoencoderTransformer
 
 FAST = os.environ.get("SKAE_FAST_EXAMPLES") == "1"
-EPOCHS = 3 if FAST else 100
-N_ROWS = 400 if FAST else 1000  # t-SNE's cost grows quickly with the rows
+EPOCHS = 3 if FAST else 60
+N_ROWS = 400 if FAST else 800  # t-SNE's cost grows quickly with the rows
 TSNE_ITER = 250 if FAST else 1000
 
 X, y = load_digits(return_X_y=True)

@@ -22,7 +22,7 @@ from skae import AutoencoderTransformer
 
 # The test suite sets SKAE_FAST_EXAMPLES=1 to train for a few epochs only.
 FAST = os.environ.get("SKAE_FAST_EXAMPLES") == "1"
-EPOCHS = 3 if FAST else 100
+EPOCHS = 3 if FAST else 60
 
 X, _ = load_digits(return_X_y=True)
 X = X / 16.0  # pixel intensities in [0, 1]

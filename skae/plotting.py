@@ -186,7 +186,8 @@ def plot_reconstructions(estimator, X, image_shape: Sequence[int], n_images: int
     # overshoot it are clipped so that they are drawn on the same scale.
     vmin, vmax = float(originals.min()), float(originals.max())
     n = len(originals)
-    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.5), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(0.9 * n + 0.4, 2.0), squeeze=False)
+    fig.subplots_adjust(left=0.06, right=0.99, wspace=0.08, hspace=0.08)
     for j in range(n):
         _show_image(axes[0, j], originals[j], vmin, vmax)
         _show_image(axes[1, j], np.clip(reconstructions[j], vmin, vmax), vmin, vmax)
