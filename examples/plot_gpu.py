@@ -36,8 +36,12 @@ X, _ = load_digits(return_X_y=True)
 X = (X / 16.0).astype(np.float32)  # float32 is what the network computes in
 
 ae = AutoencoderTransformer(
-    n_components=8, hidden_layer_sizes=(256,), batch_size=256, max_epochs=EPOCHS,
-    device=device, random_state=0,
+    n_components=8,
+    hidden_layer_sizes=(256,),
+    batch_size=256,
+    max_epochs=EPOCHS,
+    device=device,
+    random_state=0,
 ).fit(X)
 
 # %%
@@ -66,8 +70,12 @@ seconds = []
 for dev in devices:
     start = time.perf_counter()
     AutoencoderTransformer(
-        n_components=8, hidden_layer_sizes=(256,), batch_size=256, max_epochs=EPOCHS,
-        device=dev, random_state=0,
+        n_components=8,
+        hidden_layer_sizes=(256,),
+        batch_size=256,
+        max_epochs=EPOCHS,
+        device=dev,
+        random_state=0,
     ).fit(X)
     seconds.append(time.perf_counter() - start)
     print(f"{dev}: {seconds[-1]:.2f} s for {EPOCHS} epochs")

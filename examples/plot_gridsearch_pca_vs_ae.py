@@ -63,7 +63,7 @@ table = results[
 ].rename(columns={"param_reduce__n_components": "n_components"})
 print(table.sort_values("rank_test_score").to_string(index=False))
 print("best:", type(search.best_params_["reduce"]).__name__, search.best_params_)
-print(f"held-out accuracy of the refitted best pipeline: {search.score(X_test, y_test):.3f}")
+print(f"held-out accuracy of the refitted best: {search.score(X_test, y_test):.3f}")
 
 # %%
 # Accuracy against the code size

@@ -60,7 +60,8 @@ lstm = AutoencoderTransformer(
 errors = lstm.reconstruction_error(windows)
 threshold = 1.1 * errors[train].max()
 test = ~train
-print(f"ROC-AUC on the second half: {roc_auc_score(window_is_anomalous[test], errors[test]):.3f}")
+auc = roc_auc_score(window_is_anomalous[test], errors[test])
+print(f"ROC-AUC on the second half: {auc:.3f}")
 print(f"windows flagged: {(errors[test] > threshold).sum()} of {test.sum()}")
 
 # %%

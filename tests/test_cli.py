@@ -34,10 +34,8 @@ def tables(tmp_path):
 
 
 def detect(train, score, output, *extra):
-    return main(
-        ["detect", "--train", str(train), "--score", str(score), "--output", str(output)]
-        + list(extra)
-    )
+    paths = ["--train", str(train), "--score", str(score), "--output", str(output)]
+    return main(["detect", *paths, *extra])
 
 
 def test_demo_prints_table_and_writes_figures(tmp_path, capsys):

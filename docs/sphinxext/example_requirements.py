@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def missing_requirements(path: str | Path) -> list[str]:
-    """Return what ``path`` uses from skae that the importable skae lacks (empty = runnable)."""
+    """What ``path`` uses from skae that the importable skae lacks (empty: runnable)."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     imported: dict[str, object] = {}
     missing: list[str] = []
