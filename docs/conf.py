@@ -14,14 +14,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the skae of this checkout
 sys.path.insert(0, str(HERE / "sphinxext"))
 
-import skae  # noqa: E402
 from example_requirements import missing_requirements  # noqa: E402
+
+import skae  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "skae"
 author = "the skae developers"
-copyright = "the skae developers"  # noqa: A001
+copyright = "the skae developers"
 version = release = skae.__version__
 
 extensions = [

@@ -40,10 +40,10 @@ normal, anomalous = X[is_anomaly == 0], X[is_anomaly == 1]
 X_train, X_rest = train_test_split(normal, test_size=0.4, random_state=0)
 X_val_normal, X_test_normal = train_test_split(X_rest, test_size=0.5, random_state=0)
 anomalies = anomalous.sample(60, random_state=0)
-X_val = pd.concat([X_val_normal, anomalies[:30]])
-y_val = np.r_[np.zeros(len(X_val_normal)), np.ones(30)]
-X_test = pd.concat([X_test_normal, anomalies[30:]])
-y_test = np.r_[np.zeros(len(X_test_normal)), np.ones(30)]
+X_val = pd.concat([X_val_normal, anomalies.iloc[:30]])
+y_val = np.r_[np.zeros(len(X_val_normal)), np.ones(30)].astype(int)
+X_test = pd.concat([X_test_normal, anomalies.iloc[30:]])
+y_test = np.r_[np.zeros(len(X_test_normal)), np.ones(30)].astype(int)
 print(f"train {len(X_train)} normal rows; test {len(X_test_normal)} normal + 30 anomalies")
 
 detector = AnomalyDetector(
@@ -69,7 +69,7 @@ plt.show()
 
 
 def evaluate(rule):
-    flagged = detector.predict(X_test) == -1
+    flagged = (detector.predict(X_test) == -1).astype(int)
     return {
         "rule": rule,
         "offset_": detector.offset_,

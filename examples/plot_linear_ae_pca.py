@@ -27,7 +27,7 @@ from skae import AutoencoderTransformer
 from skae.plotting import plot_loss_curve
 
 FAST = os.environ.get("SKAE_FAST_EXAMPLES") == "1"
-EPOCHS = 15 if FAST else 300
+EPOCHS = 15 if FAST else 100
 
 X, _ = load_digits(return_X_y=True)
 X = StandardScaler().fit_transform(X)

@@ -353,7 +353,7 @@ def _threshold(detector) -> float:
     return float(offset)
 
 
-def plot_score_histogram(detector, X, y=None, ax=None):
+def plot_score_histogram(detector, X, y=None, ax=None, *, log_scale="auto"):
     """Histogram of ``score_samples`` with the detector's threshold as a vertical line.
 
     Parameters
@@ -370,12 +370,19 @@ def plot_score_histogram(detector, X, y=None, ax=None):
         when given, the two groups get separate histograms.
     ax : matplotlib Axes, default=None
         Axes to draw on; a new figure is made when None.
+    log_scale : bool or "auto", default="auto"
+        Reconstruction errors are heavy-tailed: a few rows can score a hundred
+        times worse than the rest and squash everything else into one bar.
+        With ``log_scale=True`` the histogram shows ``-score_samples`` (the
+        anomaly score, higher = more anomalous) on a logarithmic axis, and the
+        threshold at ``-offset_``. ``"auto"`` does so when every score is
+        negative and they span more than two orders of magnitude.
 
     Returns
     -------
     ax : matplotlib Axes
-        The histogram(s) and one vertical line labelled ``"threshold"`` at
-        ``detector.offset_``.
+        The histogram(s) and one vertical line labelled ``"threshold ..."`` at
+        ``detector.offset_`` (at ``-detector.offset_`` on a log scale).
 
     Examples
     --------
@@ -390,8 +397,26 @@ def plot_score_histogram(detector, X, y=None, ax=None):
     """
     scores = np.asarray(detector.score_samples(X), dtype=float)
     threshold = _threshold(detector)
+    n_flagged = int(np.sum(scores < threshold))
+    if log_scale == "auto":
+        magnitudes = -np.append(scores, threshold)
+        log_scale = bool(
+            np.all(magnitudes > 0) and magnitudes.max() > 100 * magnitudes.min()
+        )
+    elif not isinstance(log_scale, bool):
+        raise ValueError(f"log_scale must be True, False or 'auto'; got {log_scale!r}.")
+    if log_scale:
+        if np.any(scores >= 0) or threshold >= 0:
+            raise ValueError(
+                "log_scale=True needs negative scores and threshold (error-based "
+                "scores); use log_scale=False."
+            )
+        scores, threshold = -scores, -threshold
+        values = np.append(scores, threshold)
+        bins = np.geomspace(values.min(), values.max(), 41)
+    else:
+        bins = np.histogram_bin_edges(np.append(scores, threshold), bins=40)
     ax = _new_axes(ax)
-    bins = np.histogram_bin_edges(np.append(scores, threshold), bins=40)
     if y is None:
         ax.hist(scores, bins=bins, alpha=0.8, label="rows")
     else:
@@ -401,14 +426,17 @@ def plot_score_histogram(detector, X, y=None, ax=None):
         anomalous = y.astype(bool)
         ax.hist(scores[~anomalous], bins=bins, alpha=0.6, label="normal")
         ax.hist(scores[anomalous], bins=bins, alpha=0.6, label="anomaly")
-    n_flagged = int(np.sum(scores < threshold))
     ax.axvline(
         threshold,
         color="black",
         linestyle="--",
         label=f"threshold ({n_flagged} of {len(scores)} flagged)",
     )
-    ax.set_xlabel("score_samples (higher = more normal)")
+    if log_scale:
+        ax.set_xscale("log")
+        ax.set_xlabel("-score_samples (higher = more anomalous; log scale)")
+    else:
+        ax.set_xlabel("score_samples (higher = more normal)")
     ax.set_ylabel("rows")
     ax.set_title("Anomaly scores")
     ax.legend(fontsize="small")

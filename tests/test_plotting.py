@@ -182,8 +182,37 @@ def test_plot_score_histogram_threshold_line_and_groups():
     assert len(heights) == 2
     assert sum(heights[0]) == 190 and sum(heights[1]) == 10
     assert ax.get_xlabel().startswith("score_samples")
+    assert ax.get_xscale() == "linear"  # IsolationForest's scores are not heavy-tailed
     ax = plot_score_histogram(forest, X)
     assert len(ax.containers) == 1 and sum(p.get_height() for p in ax.containers[0]) == 200
+
+
+class _ErrorScores:
+    """A fitted detector in the skae convention: score = -error, heavy-tailed errors."""
+
+    def __init__(self, errors, offset):
+        self.errors = np.asarray(errors, dtype=float)
+        self.offset_ = offset
+
+    def score_samples(self, X):
+        return -self.errors[np.asarray(X, dtype=int).ravel()]
+
+
+def test_plot_score_histogram_log_scale_for_heavy_tails():
+    errors = np.r_[np.linspace(0.01, 0.05, 95), [1.0, 2.0, 3.0, 5.0, 8.0]]
+    detector = _ErrorScores(errors, offset=-0.5)
+    rows = np.arange(100).reshape(-1, 1)
+    ax = plot_score_histogram(detector, rows)  # auto: spans > 100x
+    assert ax.get_xscale() == "log"
+    assert ax.get_lines()[0].get_xdata()[0] == pytest.approx(0.5)
+    assert ax.get_lines()[0].get_label() == "threshold (5 of 100 flagged)"
+    assert ax.get_xlabel().startswith("-score_samples")
+    assert sum(p.get_height() for p in ax.containers[0]) == 100
+    ax = plot_score_histogram(detector, rows, log_scale=False)
+    assert ax.get_xscale() == "linear"
+    assert ax.get_lines()[0].get_xdata()[0] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="log_scale"):
+        plot_score_histogram(detector, rows, log_scale="yes")
 
 
 def test_plot_score_histogram_needs_a_threshold(ae2, digits):

@@ -20,7 +20,7 @@ ORDER = [
 
 
 class GalleryOrder:
-    """sphinx-gallery sort key: listed examples first, in ``ORDER``; others after, by name."""
+    """sphinx-gallery sort key: examples in ``ORDER`` first, others after by name."""
 
     def __init__(self, src_dir: str) -> None:
         self.src_dir = src_dir
