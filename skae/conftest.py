@@ -6,6 +6,11 @@ import torch
 
 torch.set_num_threads(1)
 
+try:  # skae.plotting's doctests need the optional matplotlib
+    import matplotlib  # noqa: F401
+except ImportError:
+    collect_ignore = ["plotting.py"]
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():

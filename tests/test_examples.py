@@ -57,3 +57,15 @@ def test_example_runs(path, tmp_path, monkeypatch):
         plt.close("all")
     assert saved, f"{path.name} drew no figure"
     assert all(p.stat().st_size > 1000 for p in saved)
+
+
+@pytest.mark.cuda
+def test_gpu_example_runs_on_the_gpu(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SKAE_FAST_EXAMPLES", "1")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: plt.close("all"))
+    runpy.run_path(str(ROOT / "examples" / "plot_gpu.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "training on: cuda" in out
+    assert "parameters are on: cuda:0" in out
+    assert "device='auto' chose: cuda:0" in out
