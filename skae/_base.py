@@ -564,6 +564,7 @@ def _is_early_stopping(callback) -> bool:
 def _stop_holding_out(net: AutoencoderNet) -> None:
     """Continue a net built by ``fit`` incrementally: no validation split, no early stop."""
     net.train_split = None
-    for name, callback in net.callbacks_:
-        if isinstance(callback, EarlyStopping):
-            net.set_params(**{f"callbacks__{name}": None})
+    kept = [(n, cb) for n, cb in net.callbacks_ if not isinstance(cb, EarlyStopping)]
+    if len(kept) < len(net.callbacks_):
+        net.callbacks_ = kept
+        net._listeners = {}
