@@ -83,7 +83,9 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--dir", default=tempfile.gettempdir())
-    parser.add_argument("--child", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]), args.features, args.batch_size)
@@ -122,7 +124,8 @@ def main() -> None:
         f"fit on a read-only float32 memmap, {args.features} columns, 100->32->8 "
         f"encoder, batch {args.batch_size}, 1 epoch; peak RSS from ru_maxrss"
     )
-    print(f"{'file GB':>8}{'rows':>12}{'RSS after import MB':>21}{'peak RSS MB':>13}{'fit s':>8}")
+    header = f"{'file GB':>8}{'rows':>12}{'RSS after import MB':>21}"
+    print(f"{header}{'peak RSS MB':>13}{'fit s':>8}")
     for r in results:
         print(
             f"{r['size_gb']:>8.2f}{r['rows']:>12,}{r['baseline_mb']:>21.0f}"

@@ -72,9 +72,10 @@ def fit_hand_written(X, device, epochs, batch_size, precision, seed=0):
 
 def transform_hand_written(model, X, device, batch_size, precision):
     encoder = model.encoder.eval()
+    dtype = DTYPES.get(precision)
     with (
         torch.inference_mode(),
-        torch.autocast(device.type, dtype=DTYPES.get(precision), enabled=precision is not None),
+        torch.autocast(device.type, dtype=dtype, enabled=precision is not None),
     ):
         data = torch.from_numpy(X).to(device)
         codes = torch.cat([encoder(part).float() for part in data.split(batch_size)])
@@ -132,18 +133,15 @@ def main() -> None:
     transform_times = {"hand-written loop": [], "skae": []}
     for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
         holder = {}
-        fit_times["hand-written loop"].append(
-            timed(
-                lambda: holder.update(
-                    model=fit_hand_written(X, epochs=args.epochs, **common)
-                ),
-                device,
-            )
-        )
+
+        def hand_fit(holder=holder):
+            holder["model"] = fit_hand_written(X, epochs=args.epochs, **common)
+
+        fit_times["hand-written loop"].append(timed(hand_fit, device))
         ae = make_skae(device, args.epochs, args.batch_size, args.precision)
         fit_times["skae"].append(timed(lambda ae=ae: ae.fit(X), device))
         transform_times["hand-written loop"].append(
-            timed(lambda: transform_hand_written(holder["model"], X, **common), device)
+            timed(lambda m=holder["model"]: transform_hand_written(m, X, **common), device)
         )
         transform_times["skae"].append(timed(lambda ae=ae: ae.transform(X), device))
 
@@ -163,7 +161,9 @@ def main() -> None:
         for method, values in times.items():
             seconds = statistics.median(values)
             rate = rows / seconds
-            print(f"{label:<10}{method:<20}{seconds:>10.3f}{rate:>14,.0f}{rate / hand:>8.2f}x")
+            print(
+                f"{label:<10}{method:<20}{seconds:>10.3f}{rate:>14,.0f}{rate / hand:>8.2f}x"
+            )
 
 
 if __name__ == "__main__":

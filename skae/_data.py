@@ -68,7 +68,7 @@ class RowDataset(torch.utils.data.Dataset):
 
 
 def chunk_rows(n_features: int, batch_size: int, chunk_bytes: int | None = None) -> int:
-    """Rows per chunk: a whole number of batches holding about ``chunk_bytes`` of float32."""
+    """Rows per chunk: whole batches holding about ``chunk_bytes`` of float32."""
     chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     batches = max(1, chunk_bytes // (4 * max(n_features, 1) * batch_size))
     return batches * batch_size
@@ -230,7 +230,9 @@ def release_pages(X) -> None:
     size keeps the resident memory of one chunk.
     """
     mapping = _shared_mmap(X)
-    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+    if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    if hasattr(mapping, "madvise"):
         try:
             mapping.madvise(mmap.MADV_DONTNEED)
         except (OSError, ValueError):  # closed or unsupported: harmless to skip

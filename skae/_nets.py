@@ -143,7 +143,8 @@ class AutoencoderNet(NeuralNet):
         iterator_class = (
             ChunkedBatchIterator if isinstance(dataset, LazyRowDataset) else BatchIterator
         )
-        return iterator_class(dataset, batch_size, shuffle=training, device=self.data_device)
+        device = self.data_device
+        return iterator_class(dataset, batch_size, shuffle=training, device=device)
 
     # -- mixed precision ----------------------------------------------------------
     def autocast(self):

@@ -21,9 +21,10 @@ The subclass has exactly the parameters of the estimator it extends.
 ``precision`` becomes the accelerator's ``mixed_precision``; ``device="cpu"``
 keeps training on the CPU, any other device lets Accelerate place each
 process on its GPU. Accelerate fixes the mixed precision once per process: all
-accelerated fits in one process must use the same ``precision``. Fitted models are unwrapped after training and predict
-like the plain estimator; like skorch's accelerated nets they are saved with
-``net_.save_params`` rather than pickled.
+accelerated fits in one process must use the same ``precision``. Fitted
+models are unwrapped after training and predict like the plain estimator;
+like skorch's accelerated nets they are saved with ``net_.save_params``
+rather than pickled.
 """
 
 from __future__ import annotations

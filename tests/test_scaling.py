@@ -61,7 +61,11 @@ class LazyArray:
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_mixed_precision_trains_on_cpu(X, precision, loss):
     ae = AutoencoderTransformer(
-        **{**FAST, "max_epochs": 4}, lr=1e-2, loss=loss, precision=precision, validation_fraction=0.2
+        **{**FAST, "max_epochs": 4},
+        lr=1e-2,
+        loss=loss,
+        precision=precision,
+        validation_fraction=0.2,
     ).fit(X)
     losses = ae.history_[:, "train_loss"]
     assert np.all(np.isfinite(ae.history_[:, "valid_loss"]))
@@ -138,7 +142,8 @@ def test_memmap_fit_matches_in_memory_fit_when_it_fits_one_chunk(X, memmap_of):
     params = dict(**FAST, validation_fraction=0.2)
     in_memory = AutoencoderTransformer(**params).fit(X)
     lazy = AutoencoderTransformer(**params).fit(mm)
-    np.testing.assert_array_equal(lazy.history_[:, "valid_loss"], in_memory.history_[:, "valid_loss"])
+    valid_loss = lazy.history_[:, "valid_loss"]
+    np.testing.assert_array_equal(valid_loss, in_memory.history_[:, "valid_loss"])
     np.testing.assert_array_equal(lazy.transform(X), in_memory.transform(X))
     assert lazy.transform(mm).dtype == np.float64
     np.testing.assert_array_equal(lazy.transform(mm), lazy.transform(X))
@@ -275,11 +280,14 @@ def test_cuda_pinned_chunks_give_the_same_model_as_staging(X, monkeypatch):
     monkeypatch.setattr(skae._data, "_MAX_DEVICE_SHARE", 0.0)  # force the pinned path
     monkeypatch.setattr(skae._data, "CHUNK_BYTES", 64 * 4 * 128)
     pinned = AutoencoderTransformer(**FAST, device="cuda").fit(X)
-    np.testing.assert_allclose(pinned.transform(X), staged.transform(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        pinned.transform(X), staged.transform(X), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.cuda
 def test_cuda_memmap_and_partial_fit(X, memmap_of):
     ae = AutoencoderTransformer(**FAST, device="cuda").fit(memmap_of(X))
     ae.partial_fit(X[:100])
-    np.testing.assert_allclose(ae.score_samples(memmap_of(X)), ae.score_samples(X), rtol=1e-5)
+    scores = ae.score_samples(memmap_of(X))
+    np.testing.assert_allclose(scores, ae.score_samples(X), rtol=1e-5)
