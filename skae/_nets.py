@@ -139,7 +139,9 @@ class AutoencoderNet(NeuralNet):
     ) -> BatchIterator | ChunkedBatchIterator:
         batch_size = self.batch_size
         if not training:  # no gradients: bigger batches are cheaper
-            batch_size = inference_batch_size(batch_size, widest_layer(self.module_))
+            batch_size = inference_batch_size(
+                batch_size, widest_layer(self.module_), self.data_device
+            )
         iterator_class = (
             ChunkedBatchIterator if isinstance(dataset, LazyRowDataset) else BatchIterator
         )
