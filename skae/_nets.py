@@ -102,7 +102,9 @@ class AutoencoderNet(NeuralNet):
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach())
+            # clone: a loss can be a view into a batch-sized buffer (mse_loss's
+            # is), which keeping it would hold on to until the epoch ends.
+            losses.append(step["loss"].detach().clone())
             sizes.append(len(batch[0]))
             self.on_batch_end(self, batch=batch, training=training, **step)
         if losses:
