@@ -95,6 +95,8 @@ def test_deferred_loss_logging_writes_the_same_history(X):
     params = dict(**FAST, batch_size=64, validation_fraction=0.25)
     deferred = AutoencoderTransformer(**params).fit(X)
     per_batch = AutoencoderTransformer(**params, callbacks=[ReadsBatches()]).fit(X)
+    assert not deferred.net_._listeners_for("on_batch_end")  # the one-read path ran
+    assert per_batch.net_._listeners_for("on_batch_end")  # skorch's per-batch path ran
     for key in ("train_loss", "valid_loss", "train_batch_count", "valid_batch_count"):
         np.testing.assert_allclose(deferred.history_[:, key], per_batch.history_[:, key])
     for key in ("train_loss", "train_batch_size", "valid_loss", "valid_batch_size"):
@@ -102,6 +104,19 @@ def test_deferred_loss_logging_writes_the_same_history(X):
             per_batch.history_[-1, "batches", :, key]
         )
     assert sum(deferred.history_[-1, "batches", :, "train_batch_size"]) == 450
+
+
+def test_chunked_copy_path_yields_the_same_batches_as_slicing(monkeypatch):
+    # The path that feeds an accelerator from (pinned) host memory, run on the CPU.
+    monkeypatch.setattr(skae._data, "CHUNK_BYTES", 3 * 10 * 4 * 7)  # chunks of 3 batches
+    X = torch.arange(500.0).reshape(50, 10)
+    iterator = skae._data.BatchIterator(skae._data.RowDataset(X), 7, shuffle=True)
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(0))
+    chunked = [b for b, _ in iterator._shuffled_chunks(X, order)]
+    expected = [X[order[i : i + 7]] for i in range(0, 50, 7)]
+    assert len(chunked) == len(expected) == 8
+    for got, want in zip(chunked, expected, strict=True):
+        assert torch.equal(got, want)
 
 
 # -- partial_fit -----------------------------------------------------------------------
