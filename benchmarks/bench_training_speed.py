@@ -8,7 +8,8 @@ data, epochs, batch size and optimizer (Adam, lr=1e-3) are timed three ways:
 * skorch's ``NeuralNetRegressor`` with its default data feeding.
 
 Then ``transform`` of 100,000 rows is timed against a single plain forward pass
-of the encoder over the same rows. Medians over ``--repeats`` runs are printed
+of the encoder over the same rows. Medians over ``--repeats`` runs (the methods
+take turns, so drifting load on a shared machine hits all alike) are printed
 with the ratios. Run: ``python benchmarks/bench_training_speed.py``.
 """
 
@@ -75,13 +76,16 @@ def fit_skorch_default(X: np.ndarray, epochs: int, batch_size: int, seed: int):
     return net.fit(X, X)
 
 
-def median_seconds(fn, repeats: int) -> float:
-    times = []
+def interleaved_medians(fns: dict, repeats: int) -> dict:
+    """Median seconds of each function, run round-robin so that load drifting on
+    a shared machine affects every method alike."""
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -106,11 +110,14 @@ def main() -> None:
     run = dict(X=X, epochs=args.epochs, batch_size=args.batch_size, seed=0)
     fit_skae(**run)  # warm-up: imports, allocator, thread pools
     fit_hand_written(**run)
-    results = {
-        "hand-written loop": median_seconds(lambda: fit_hand_written(**run), args.repeats),
-        "skae": median_seconds(lambda: fit_skae(**run), args.repeats),
-        "skorch defaults": median_seconds(lambda: fit_skorch_default(**run), args.repeats),
-    }
+    results = interleaved_medians(
+        {
+            "hand-written loop": lambda: fit_hand_written(**run),
+            "skae": lambda: fit_skae(**run),
+            "skorch defaults": lambda: fit_skorch_default(**run),
+        },
+        args.repeats,
+    )
     base = results["hand-written loop"]
     print(
         f"fit: {args.rows}x{args.features} rows, {args.features}->32->8 encoder, "
@@ -135,11 +142,14 @@ def main() -> None:
 
     net = fit_skorch_default(**run)
     plain_forward(), ae.transform(X_big)  # warm-up
-    inference = {
-        "plain forward": median_seconds(plain_forward, args.repeats),
-        "skae transform": median_seconds(lambda: ae.transform(X_big), args.repeats),
-        "skorch predict": median_seconds(skorch_predict, args.repeats),
-    }
+    inference = interleaved_medians(
+        {
+            "plain forward": plain_forward,
+            "skae transform": lambda: ae.transform(X_big),
+            "skorch predict": skorch_predict,
+        },
+        args.repeats,
+    )
     base = inference["plain forward"]
     print(f"\ninference: {args.transform_rows} rows; skorch predict runs the whole net")
     print(f"{'method':<20}{'seconds':>10}{'vs plain':>10}")

@@ -91,7 +91,15 @@ class AutoencoderTransformer(BaseAutoencoder):
     device : str, default="cpu"
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
-        for a device this machine lacks raises a ``ValueError``.
+        for a device this machine lacks raises a ``ValueError``. On an
+        accelerator the training data are staged on the device once per fit
+        when they take less than half its free memory, else copied over in
+        chunks from pinned host memory.
+    precision : {None, "bf16", "fp16"}, default=None
+        Mixed precision for training and inference: forward passes run under
+        ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
+        state and losses stay float32 (``"fp16"`` adds a ``GradScaler``).
+        ``None`` computes in float32. ``"bf16"`` also works on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the validation
         split. With an int, fits on the CPU are repeatable. The global random
@@ -133,6 +141,7 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
@@ -161,6 +170,15 @@ class AutoencoderTransformer(BaseAutoencoder):
     ...     loaded = skae.load(os.path.join(folder, "ae.safetensors"))
     >>> bool(np.array_equal(loaded.transform(X / 16), codes))
     True
+
+    Training can also go one chunk at a time, for data that arrive in pieces
+    or do not fit in memory (a :class:`numpy.memmap` also works with ``fit``):
+
+    >>> stream = AutoencoderTransformer(n_components=8, random_state=0)
+    >>> for chunk in np.array_split(X / 16, 4):
+    ...     stream = stream.partial_fit(chunk)
+    >>> stream.n_epochs_
+    4
     """
 
     def __init__(
@@ -188,6 +206,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        precision=None,
         random_state=None,
         verbose=0,
     ):
@@ -213,5 +232,6 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose

@@ -24,16 +24,22 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.history import History
 from torch import nn
 
 from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
 from ._callbacks import check_finite_weights
-from ._data import RandomSplit
+from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_row_chunks
 from ._modules import ACTIVATIONS, MLPAutoencoder
-from ._nets import AutoencoderNet
+from ._nets import PRECISIONS, AutoencoderNet
 from ._persistence import PersistenceMixin, default_persist_state
 from .exceptions import TrainingInterruptedWarning
 
@@ -157,6 +163,7 @@ class BaseAutoencoder(
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "device": [str],
+        "precision": [StrOptions(set(PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -269,8 +276,8 @@ class BaseAutoencoder(
         return tuple(int(d) for d in shape)
 
     def _net_params(self) -> dict:
-        """Extra keyword arguments for ``_net_class``."""
-        return {"activity_l1": self.activity_l1}
+        """Extra keyword arguments for ``_net_class`` (they override the common ones)."""
+        return {"activity_l1": self.activity_l1, "precision": self.precision}
 
     def _output_activation(self) -> str:
         if self.output_activation == "auto":
@@ -320,9 +327,16 @@ class BaseAutoencoder(
     def _optimizer_class(self):
         return OPTIMIZERS.get(self.optimizer, self.optimizer)
 
-    def _make_net(self, n_features: int, device: torch.device) -> AutoencoderNet:
-        fraction = self._validation_fraction()
-        return self._net_class(
+    def _make_net(
+        self, n_features: int, device: torch.device, incremental: bool = False
+    ) -> AutoencoderNet:
+        # partial_fit trains on whatever chunk it is given: like scikit-learn's
+        # MLP it holds out no validation rows and never stops early.
+        fraction = None if incremental else self._validation_fraction()
+        callbacks = self._callbacks()
+        if incremental:
+            callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
+        params = dict(
             module=self._build_module(n_features),
             criterion=LOSSES[self.loss](reduction="none"),
             optimizer=self._optimizer_class(),
@@ -331,14 +345,21 @@ class BaseAutoencoder(
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=RandomSplit(fraction) if fraction is not None else None,
-            callbacks=self._callbacks() or None,
+            callbacks=callbacks or None,
             device=str(device),
             verbose=int(self.verbose),
-            **self._net_params(),
         )
+        params.update(self._net_params())
+        return self._net_class(**params)
 
-    def _validate_fit_data(self, X) -> np.ndarray:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    def _validate_fit_data(self, X, reset: bool = True) -> np.ndarray | LazyRowDataset:
+        """Validated training rows: float32 in memory, or a lazy dataset read in chunks."""
+        if is_lazy_array(X):
+            self._validate_lazy(X, reset=reset, training=True)
+            return LazyRowDataset(X)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+        )
         X32 = to_float32(X)
         largest = float(np.abs(X32).max())
         if largest > _MAX_TRAINING_MAGNITUDE:
@@ -350,6 +371,61 @@ class BaseAutoencoder(
             )
         self._check_training_data(X32)
         return X32
+
+    # -- data that stays out of memory ----------------------------------------------
+    def _chunk_rows(self, n_features: int) -> int:
+        return chunk_rows(n_features, self.batch_size)
+
+    def _validate_lazy(self, X, *, reset: bool, training: bool) -> None:
+        """check_array's checks on a lazily sliced array, without loading it whole.
+
+        Shape, width and feature names are checked from metadata; values
+        (numeric, finite, within float32, within the loss's range) chunk by
+        chunk, with the messages ``check_array`` would give.
+        """
+        n_samples, n_features = X.shape
+        if n_features < 1:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 "
+                "is required."
+            )
+        minimum = 2 if training else 1
+        if n_samples < minimum:
+            raise ValueError(
+                f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
+                f"minimum of {minimum} is required."
+            )
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        if training:
+            for chunk in iter_row_chunks(X, self._chunk_rows(n_features)):
+                self._check_training_data(self._check_chunk(chunk))
+
+    @staticmethod
+    def _check_chunk(chunk: np.ndarray) -> np.ndarray:
+        """Validate one in-memory chunk of lazy input and return it as float32."""
+        chunk = check_array(
+            chunk, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+        )
+        return to_float32(chunk)
+
+    def _map_rows(self, X, fn) -> tuple[np.ndarray, np.dtype]:
+        """Validate ``X`` for the fitted model and apply ``fn`` in batches.
+
+        Lazy arrays are read, validated and mapped one chunk at a time. Returns
+        the float32 result and the dtype outputs should have (X's float dtype).
+        """
+        check_is_fitted(self)
+        if is_lazy_array(X):
+            self._validate_lazy(X, reset=False, training=False)
+            parts = [
+                self.net_.map_batches(self._check_chunk(chunk), fn)
+                for chunk in iter_row_chunks(X, self._chunk_rows(X.shape[1]))
+            ]
+            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+            return np.concatenate(parts), np.dtype(dtype)
+        X, X32 = self._validate_input(X)
+        return self.net_.map_batches(X32, fn), X.dtype
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -371,20 +447,75 @@ class BaseAutoencoder(
         # A failed fit must leave a previously fitted model as it was.
         previous_state = self.__dict__.copy()
         try:
-            X32 = self._validate_fit_data(X)
+            data = self._validate_fit_data(X)
             device = resolve_device(self.device)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with seeded_torch(seed, device):
-                net = self._make_net(X32.shape[1], device)
-                net.fit(X32)
-            self._set_fitted_attributes(net, X32)
+                net = self._make_net(_n_columns(data), device)
+                net.fit(data)
+            self._set_fitted_attributes(net, data)
+            self._seed = seed
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
             raise
         return self
 
-    def _set_fitted_attributes(self, net: AutoencoderNet, X32: np.ndarray) -> None:
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one chunk of rows: one pass (epoch) over ``X``.
+
+        scikit-learn's incremental-learning convention: the first call (on an
+        unfitted estimator) builds and initialises the network, later calls
+        continue training it with the optimizer state kept. Each call is one
+        epoch over ``X``; ``max_epochs`` is not used, and neither are
+        ``early_stopping`` and ``validation_fraction`` (no rows are held out).
+        ``X`` may be a memmap or another lazily sliced array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training rows, with the same features at every call.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "net_")
+        previous_state = self.__dict__.copy()
+        try:
+            data = self._validate_fit_data(X, reset=first_call)
+            if first_call:
+                device = resolve_device(self.device)
+                self._seed = check_random_state(self.random_state).randint(
+                    np.iinfo(np.int32).max
+                )
+                with seeded_torch(self._seed, device):
+                    net = self._make_net(_n_columns(data), device, incremental=True)
+                    net.initialize()
+            else:
+                net = self.net_
+                device = net.data_device
+                _stop_holding_out(net)
+            # A fresh, repeatable seed per call: shuffling and dropout differ
+            # between calls but the sequence of calls repeats exactly.
+            seed = (getattr(self, "_seed", 0) + len(net.history)) % np.iinfo(np.int32).max
+            with seeded_torch(seed, device):
+                net.partial_fit(data, epochs=1)
+            self._set_fitted_attributes(net, data)
+            self.stopped_early_ = False
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
+        return self
+
+    def _set_fitted_attributes(
+        self, net: AutoencoderNet, data: np.ndarray | LazyRowDataset
+    ) -> None:
         check_finite_weights(net)
         self.net_ = net
         self.history_ = net.history
@@ -399,9 +530,12 @@ class BaseAutoencoder(
                 TrainingInterruptedWarning,
                 stacklevel=3,
             )
-        code = net.map_batches(X32[:1], net.module_.encode)
+        first_row = data.read(0, 1) if isinstance(data, LazyRowDataset) else data[:1]
+        code = net.map_batches(first_row, net.module_.encode)
         self.n_components_ = int(np.prod(code.shape[1:]))
-        self.input_shape_ = self._input_shape(X32.shape[1]) if self.module is None else None
+        self.input_shape_ = (
+            self._input_shape(_n_columns(data)) if self.module is None else None
+        )
 
     # -- safe persistence (skae/_persistence.py) -----------------------------------
     def _get_persist_state(self) -> dict:
@@ -459,9 +593,8 @@ class BaseAutoencoder(
         X_new : ndarray of shape (n_samples, n_components_)
             The codes, in the dtype of ``X`` (float32 or float64).
         """
-        X, X32 = self._validate_input(X)
-        codes = self.net_.map_batches(X32, self.net_.module_.encode)
-        return codes.astype(X.dtype, copy=False)
+        codes, dtype = self._map_rows(X, self.net_.module_.encode)
+        return codes.astype(dtype, copy=False)
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -499,9 +632,8 @@ class BaseAutoencoder(
         X_reconstructed : ndarray of shape (n_samples, n_features_in_)
             The reconstructions, in the dtype of ``X``.
         """
-        X, X32 = self._validate_input(X)
-        module = self.net_.module_
-        return self.net_.map_batches(X32, module).astype(X.dtype, copy=False)
+        reconstructions, dtype = self._map_rows(X, self.net_.module_)
+        return reconstructions.astype(dtype, copy=False)
 
     def reconstruction_error(self, X):
         """Per-sample reconstruction error: the training loss of each row.
@@ -519,10 +651,7 @@ class BaseAutoencoder(
         errors : ndarray of shape (n_samples,)
             Non-negative errors (float64); lower means better reconstructed.
         """
-        _, X32 = self._validate_input(X)
-        errors = self.net_.map_batches(
-            X32, lambda x: self.net_.elementwise_error(x).mean(dim=1)
-        )
+        errors, _ = self._map_rows(X, lambda x: self.net_.elementwise_error(x).mean(dim=1))
         return errors.astype(np.float64)
 
     def score_samples(self, X):
@@ -568,3 +697,22 @@ class BaseAutoencoder(
 
 def _silent(*args, **kwargs) -> None:
     """A sink that prints nothing (callbacks' output when verbose=0)."""
+
+
+def _n_columns(data) -> int:
+    return data.n_features if isinstance(data, LazyRowDataset) else data.shape[1]
+
+
+def _is_early_stopping(callback) -> bool:
+    if isinstance(callback, tuple):
+        callback = callback[1]
+    return isinstance(callback, EarlyStopping)
+
+
+def _stop_holding_out(net: AutoencoderNet) -> None:
+    """Continue a net built by ``fit`` incrementally: no validation split, no early stop."""
+    net.train_split = None
+    kept = [(n, cb) for n, cb in net.callbacks_ if not isinstance(cb, EarlyStopping)]
+    if len(kept) < len(net.callbacks_):
+        net.callbacks_ = kept
+        net._listeners = {}

@@ -1,8 +1,8 @@
 """skorch callbacks and checks that keep training honest.
 
-:class:`DivergenceGuard` stops a fit as soon as a batch loss is NaN or
-infinite. It reads the loss that skorch has already copied to the host for the
-history (``loss.item()``), so it adds no device synchronisation.
+:class:`DivergenceGuard` stops a fit at the end of the first epoch in which a
+batch loss is NaN or infinite. It reads the losses already recorded in the
+history, so it adds no device synchronisation.
 """
 
 from __future__ import annotations
@@ -29,21 +29,27 @@ def _diverged(what: str, lr) -> TrainingDivergedError:
 
 
 class DivergenceGuard(Callback):
-    """Raise :class:`~skae.exceptions.TrainingDivergedError` on a non-finite loss."""
+    """Raise :class:`~skae.exceptions.TrainingDivergedError` on a non-finite loss.
 
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        history = net.history
+    Checked once per epoch over the batch losses skorch recorded, so it neither
+    adds a device synchronisation nor disables the engine's deferred per-epoch
+    loss logging (which a per-batch hook would).
+    """
+
+    def on_epoch_end(self, net, **kwargs):
         # skorch's History.__getitem__ copies the epoch list; plain list indexing
-        # keeps this check O(1) per batch.
+        # does not.
+        history = net.history
         record = list.__getitem__(history, -1) if isinstance(history, list) else history[-1]
-        key = "train_loss" if training else "valid_loss"
-        value = record["batches"][-1][key]
-        if not math.isfinite(value):
-            raise _diverged(
-                f"the {key.replace('_', ' ')} became {value} in epoch {record['epoch']} "
-                f"(batch {len(record['batches'])})",
-                net.lr,
-            )
+        for key in ("train_loss", "valid_loss"):
+            values = [b[key] for b in record["batches"] if key in b]
+            for number, value in enumerate(values, start=1):
+                if not math.isfinite(value):
+                    raise _diverged(
+                        f"the {key.replace('_', ' ')} became {value} in epoch "
+                        f"{record['epoch']} (batch {number})",
+                        net.lr,
+                    )
 
 
 def check_finite_weights(net) -> None:

@@ -9,16 +9,28 @@ The public estimators build one of these inside ``fit``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
 from torch import nn
 from torch.nn import functional as F
 
 from ._callbacks import DivergenceGuard
-from ._data import BatchIterator, RowDataset, inference_batch_size, stage
+from ._data import (
+    BatchIterator,
+    ChunkedBatchIterator,
+    LazyRowDataset,
+    RowDataset,
+    inference_batch_size,
+    stage,
+)
+
+PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def widest_layer(module: torch.nn.Module) -> int:
@@ -38,11 +50,18 @@ class AutoencoderNet(NeuralNet):
     activity_l1 : float
         Strength of the L1 penalty on the code, ``activity_l1 * mean_i sum_j
         |z_ij|`` (Keras' ``activity_regularizer=l1(...)``), which makes codes sparse.
+    precision : {None, "bf16", "fp16"}
+        Mixed precision: forward passes run under ``torch.autocast`` in this
+        dtype; losses, weights and optimizer state stay float32. ``"fp16"``
+        scales the loss with a ``GradScaler`` against gradient underflow.
     """
 
-    def __init__(self, *args, activity_l1: float = 0.0, **kwargs) -> None:
+    def __init__(
+        self, *args, activity_l1: float = 0.0, precision: str | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.activity_l1 = activity_l1
+        self.precision = precision
 
     # -- how training ends ---------------------------------------------------
     def get_default_callbacks(self):
@@ -71,10 +90,8 @@ class AutoencoderNet(NeuralNet):
         self._listeners = {}
         return self
 
-    def notify(self, method_name, **cb_kwargs):
-        # Same calls as skorch's notify, minus callbacks that do not override
-        # the hook: calling their no-ops per batch costs as much as a small step.
-        getattr(self, method_name)(self, **cb_kwargs)
+    def _listeners_for(self, method_name: str) -> list:
+        """Callbacks that override the hook ``method_name`` (cached per fit)."""
         listeners = self._listeners.get(method_name)
         if listeners is None:
             listeners = self._listeners[method_name] = [
@@ -83,8 +100,42 @@ class AutoencoderNet(NeuralNet):
                 if getattr(type(cb), method_name, None)
                 is not getattr(Callback, method_name, None)
             ]
-        for cb in listeners:
+        return listeners
+
+    def notify(self, method_name, **cb_kwargs):
+        # Same calls as skorch's notify, minus callbacks that do not override
+        # the hook: calling their no-ops per batch costs as much as a small step.
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in self._listeners_for(method_name):
             getattr(cb, method_name)(self, **cb_kwargs)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch logs every batch's loss with ``.item()``, which on an
+        # accelerator waits for the batch to finish. When no callback reads
+        # batch values as they arrive, keep the detached losses on the device
+        # and read them all with one transfer at the end of the epoch; the
+        # history ends up exactly as skorch writes it.
+        if iterator is None:
+            return
+        if self._listeners_for("on_batch_end"):
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+            return
+        losses, sizes = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            # clone: a loss can be a view into a batch-sized buffer (mse_loss's
+            # is), which keeping it would hold on to until the epoch ends.
+            losses.append(step["loss"].detach().clone())
+            sizes.append(len(batch[0]))
+            self.on_batch_end(self, batch=batch, training=training, **step)
+        if losses:
+            values = torch.stack(losses).float().cpu().tolist()
+            records = self.history[-1]["batches"][-len(losses) :]
+            for record, loss, size in zip(records, values, sizes, strict=True):
+                record[prefix + "_loss"] = loss
+                record[prefix + "_batch_size"] = size
+        self.history.record(prefix + "_batch_count", len(losses))
 
     def _set_training(self, training: bool = True) -> None:
         # skorch switches train/eval mode on every batch; walking the module
@@ -94,12 +145,22 @@ class AutoencoderNet(NeuralNet):
         super()._set_training(training)
 
     # -- data: tensors converted once, batches by slicing ---------------------
-    def get_dataset(self, X, y=None) -> RowDataset:
-        if isinstance(X, RowDataset):
-            return X
-        return RowDataset(stage(X, torch.device(self.device)))
+    @property
+    def data_device(self) -> torch.device:
+        """Where batches go: ``device``, or the accelerator's when skorch leaves it None."""
+        if self.device is not None:
+            return torch.device(self.device)
+        accelerator = getattr(self, "accelerator", None)
+        return accelerator.device if accelerator is not None else torch.device("cpu")
 
-    def get_iterator(self, dataset, training: bool = False) -> BatchIterator:
+    def get_dataset(self, X, y=None) -> RowDataset | LazyRowDataset:
+        if isinstance(X, RowDataset | LazyRowDataset):
+            return X
+        return RowDataset(stage(X, self.data_device))
+
+    def get_iterator(
+        self, dataset, training: bool = False
+    ) -> BatchIterator | ChunkedBatchIterator:
         batch_size = self.batch_size
         if training and min(len(dataset), batch_size) < 2 and self._has_batch_norm():
             raise ValueError(
@@ -109,8 +170,75 @@ class AutoencoderNet(NeuralNet):
                 "batch_norm=False."
             )
         if not training:  # no gradients: bigger batches are cheaper
-            batch_size = inference_batch_size(batch_size, widest_layer(self.module_))
-        return BatchIterator(dataset, batch_size, shuffle=training, device=self.device)
+            batch_size = inference_batch_size(
+                batch_size, widest_layer(self.module_), self.data_device
+            )
+        iterator_class = (
+            ChunkedBatchIterator if isinstance(dataset, LazyRowDataset) else BatchIterator
+        )
+        device = self.data_device
+        return iterator_class(dataset, batch_size, shuffle=training, device=device)
+
+    # -- mixed precision ----------------------------------------------------------
+    def autocast(self):
+        """Context that runs forward passes in the ``precision`` dtype (or does nothing)."""
+        if self.precision is None:
+            return nullcontext()
+        return torch.autocast(self.data_device.type, dtype=PRECISIONS[self.precision])
+
+    def initialize(self):
+        super().initialize()
+        self.grad_scaler_ = None
+        if self.precision == "fp16":
+            self.grad_scaler_ = torch.amp.GradScaler(self.data_device.type)
+        return self
+
+    def train_step_single(self, batch, **fit_params):
+        if self.precision is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        with self.autocast():
+            y_pred = self.infer(Xi, **fit_params)
+        # The loss (and BCE, which autocast refuses) is computed in float32.
+        y_pred = _to_float32(y_pred)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler = self.grad_scaler_
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        if self.precision is None:
+            return super().validation_step(batch, **fit_params)
+        self._set_training(False)
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            with self.autocast():
+                y_pred = self.infer(Xi, **fit_params)
+            y_pred = _to_float32(y_pred)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch, **fit_params):
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        # GradScaler cannot step through an optimizer closure: one explicit step.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        for optimizer in optimizers:
+            scaler.unscale_(optimizer)  # callbacks (e.g. clipping) see true gradients
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        for optimizer in optimizers:
+            scaler.step(optimizer)
+        scaler.update()
+        return step
 
     def _has_batch_norm(self) -> bool:
         return any(
@@ -147,8 +275,10 @@ class AutoencoderNet(NeuralNet):
         """Apply ``fn`` to ``X`` in large batches in eval mode; return NumPy.
 
         Outputs come back as float32 (float64 where ``fn`` returns float64).
-        Non-finite outputs -- float32 overflow on inputs far larger than the
-        training data -- raise a ``ValueError`` instead of being returned.
+        They stay on the device until the end: one transfer back, no
+        synchronisation per batch. Non-finite outputs -- float32 overflow on
+        inputs far larger than the training data -- raise a ``ValueError``
+        instead of being returned.
         """
         module = self.module_
         if module.training:
@@ -158,31 +288,33 @@ class AutoencoderNet(NeuralNet):
         dataset = self.get_dataset(X)
         iterator = self.get_iterator(dataset, training=False)
         parts = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             for batch, _ in iterator:
                 out = fn(batch)
                 if out.dtype != torch.float64:
                     out = out.float()
-                parts.append(out.cpu())
-        result = torch.cat(parts).numpy() if len(parts) > 1 else parts[0].numpy()
+                parts.append(out)
+        out = torch.cat(parts) if len(parts) > 1 else parts[0]
+        result = out.cpu().numpy()
         if not np.isfinite(result).all():
             raise ValueError(
-                "The network's output overflowed to inf/NaN on this input (its largest "
-                f"magnitude is {np.abs(X).max():.3g}); skae computes in float32. Scale "
-                "X the same way as the training data."
+                "The network's output overflowed to inf/NaN on this input; skae "
+                "computes in float32. Scale X the same way as the training data."
             )
         return result
 
     def elementwise_error(self, x: torch.Tensor) -> torch.Tensor:
         """Criterion between ``x`` and its reconstruction, one value per entry.
 
-        Computed in float64 (where the device has it) so that the squared
-        error of rows with huge values stays finite.
+        Computed in float64 (where the device has it) and outside autocast, so
+        that the squared error of rows with huge values stays finite and BCE,
+        which autocast refuses, works under mixed precision.
         """
         reconstruction = self.module_(x)
-        if x.device.type != "mps":
-            x, reconstruction = x.double(), reconstruction.double()
-        return self.criterion_(reconstruction, x)
+        with torch.autocast(x.device.type, enabled=False):
+            if x.device.type == "mps":  # no float64 there
+                return self.criterion_(reconstruction.float(), x.float())
+            return self.criterion_(reconstruction.double(), x.double())
 
 
 # -- denoising --------------------------------------------------------------------------
@@ -320,5 +452,17 @@ class VAENet(AutoencoderNet):
 
     def score_rows(self, x: torch.Tensor) -> torch.Tensor:
         """Per-row ELBO (higher = more typical), with the decoder at the posterior mean."""
-        reconstruction, mean, log_var = self.infer(x)
-        return -self.negative_elbo(reconstruction, x, mean, log_var)
+        reconstruction, mean, log_var = _to_float32(self.infer(x))
+        with torch.autocast(x.device.type, enabled=False):  # BCE refuses autocast
+            return -self.negative_elbo(reconstruction, x.float(), mean, log_var)
+
+
+def _to_float32(output):
+    """Cast the floating tensors of a forward pass's output (nested tuples) to float32."""
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, tuple | list):
+        return type(output)(_to_float32(o) for o in output)
+    if isinstance(output, dict):
+        return {k: _to_float32(v) for k, v in output.items()}
+    return output

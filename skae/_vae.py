@@ -117,6 +117,11 @@ class VAETransformer(BaseAutoencoder):
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
         for a device this machine lacks raises a ``ValueError``.
+    precision : {None, "bf16", "fp16"}, default=None
+        Mixed precision for training and inference: forward passes run under
+        ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
+        state and losses stay float32 (``"fp16"`` adds a ``GradScaler``).
+        ``None`` computes in float32. ``"bf16"`` also works on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the validation
         split. With an int, fits on the CPU are repeatable. The global random
@@ -204,6 +209,7 @@ class VAETransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        precision=None,
         random_state=None,
         verbose=0,
     ):
@@ -230,6 +236,7 @@ class VAETransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
