@@ -7,12 +7,13 @@ listed in ``EXPECTED_FAILURES`` with their reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderTransformer
+from skae import AnomalyDetector, AutoencoderTransformer
 
 TINY = dict(hidden_layer_sizes=(4,), max_epochs=2, batch_size=16, random_state=0)
 
 FAST_ESTIMATORS = [
     AutoencoderTransformer(n_components=2, **TINY),
+    AnomalyDetector(AutoencoderTransformer(n_components=2, **TINY), random_state=0),
 ]
 
 # {estimator class name: {check name: reason}}; empty is the goal.

@@ -1,0 +1,68 @@
+"""The default inner model of :class:`skae.AnomalyDetector`, in one place.
+
+``AnomalyDetector(estimator=None)`` builds its autoencoder with
+:func:`default_estimator`. Every choice below is a function of the training
+data's shape (``n_samples``, ``n_features``) only -- never of a particular data
+set -- so that the defaults carry over to tables they were not chosen on.
+``benchmarks/bench_adbench.py`` measures them on 20 ADBench tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._autoencoder import AutoencoderTransformer
+
+#: ``contamination="auto"`` flags rows whose error exceeds median + k * MAD of the
+#: training errors (MAD scaled to a normal standard deviation).
+AUTO_MAD_K = 3.5
+
+#: Optimisation steps (mini-batches) the default network trains for, whatever
+#: the number of rows: small tables get more epochs, large ones fewer.
+TRAINING_STEPS = 1000
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+def default_code_width(n_features: int) -> int:
+    """Bottleneck width: a quarter of the features, at least 2 (and at most the width)."""
+    return max(1, min(n_features, max(2, n_features // 4)))
+
+
+def default_hidden_width(n_features: int) -> int:
+    """One hidden layer, twice as wide as the input, at least 8 units."""
+    return max(8, 2 * n_features)
+
+
+def default_max_epochs(n_samples: int, batch_size: int = BATCH_SIZE) -> int:
+    """Epochs that make about ``TRAINING_STEPS`` mini-batches over ``n_samples`` rows."""
+    batches_per_epoch = math.ceil(n_samples / batch_size)
+    return max(1, math.ceil(TRAINING_STEPS / batches_per_epoch))
+
+
+def default_estimator(n_samples: int, n_features: int, random_state=None):
+    """Return the unfitted autoencoder ``AnomalyDetector`` uses by default.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of training rows.
+    n_features : int
+        Number of columns.
+    random_state : int or None
+        Seed of the network.
+
+    Returns
+    -------
+    estimator : AutoencoderTransformer
+        An unfitted autoencoder sized for the data.
+    """
+    return AutoencoderTransformer(
+        n_components=default_code_width(n_features),
+        hidden_layer_sizes=(default_hidden_width(n_features),),
+        activation="relu",
+        lr=LEARNING_RATE,
+        batch_size=BATCH_SIZE,
+        max_epochs=default_max_epochs(n_samples),
+        random_state=random_state,
+    )
