@@ -365,7 +365,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self : object
             The detector, with ``offset_`` updated.
         """
-        _check_number("contamination", contamination, Interval(Real, 0, 0.5, closed="right"))
+        _check_number(
+            "contamination", contamination, Interval(Real, 0, 0.5, closed="right")
+        )
         check_is_fitted(self)
         self.offset_ = _thresholds.offset_from_contamination(
             self.train_scores_, contamination
@@ -449,9 +451,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         y = _thresholds.check_anomaly_labels(y)
         scores = self.score_samples(X)
         if scores.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels."
-            )
+            raise ValueError(f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels.")
         self.offset_ = _thresholds.offset_from_labels(scores, y, precision)
         return self
 

@@ -37,7 +37,9 @@ def offset_from_mad(scores: np.ndarray, k: float) -> float:
     return float(median - k * mad)
 
 
-def offset_from_false_alarm_rate(scores_normal: np.ndarray, false_alarm_rate: float) -> float:
+def offset_from_false_alarm_rate(
+    scores_normal: np.ndarray, false_alarm_rate: float
+) -> float:
     """Offset that flags about ``false_alarm_rate`` of rows known to be normal.
 
     The ``false_alarm_rate`` quantile of their scores (linear interpolation, as
