@@ -17,6 +17,8 @@ from ._anomaly_defaults import AUTO_MAD_K, default_estimator
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
+# Combined log-scale scores are capped here so that exp() stays finite.
+_MAX_LOG_SCORE = 700.0
 
 
 def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
@@ -33,6 +35,27 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
         std = X[:, flat].std(axis=0)
         scaler.scale_[flat] = np.where(std < _FLAT, 1.0, std)
     return scaler
+
+
+def fit_log_standardiser(values: np.ndarray) -> tuple[bool, float, float, float]:
+    """Statistics that put training anomaly scores on a standard scale.
+
+    Non-negative scores (errors, distances) are compared on a log scale, where
+    their long right tail becomes roughly symmetric; scores that can be
+    negative (an evidence lower bound, say) are used as they are. Returns
+    ``(use_log, eps, mean, std)`` for :func:`log_standardise`.
+    """
+    use_log = bool(values.min() >= 0)
+    eps = 1e-6 * float(np.mean(values)) + 1e-12 if use_log else 0.0
+    v = np.log(values + eps) if use_log else values
+    return use_log, eps, float(v.mean()), float(v.std())
+
+
+def log_standardise(values: np.ndarray, stats: tuple[bool, float, float, float]):
+    """Standardise scores with statistics from :func:`fit_log_standardiser`."""
+    use_log, eps, mean, std = stats
+    v = np.log(np.maximum(values, 0) + eps) if use_log else values
+    return (v - mean) / (std + 1e-12)
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
@@ -153,6 +176,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             None,
         ],
         "clip": [Interval(Real, 0, None, closed="neither"), None],
+        "distance_weight": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
     }
 
@@ -163,12 +187,14 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         contamination="auto",
         scaler="robust",
         clip=5.0,
+        distance_weight=0.5,
         random_state=None,
     ):
         self.estimator = estimator
         self.contamination = contamination
         self.scaler = scaler
         self.clip = clip
+        self.distance_weight = distance_weight
         self.random_state = random_state
 
     # -- fitting ------------------------------------------------------------------
@@ -197,6 +223,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Z = self._scale(X)
         estimator = self._make_estimator(*Z.shape)
         self.estimator_ = estimator.fit(Z)
+        # Put both parts of the score on the scale of the training rows.
+        self._reconstruction_scale_ = fit_log_standardiser(self._reconstruction_part(Z))
+        self._distance_scale_ = fit_log_standardiser(self._distance_part(Z))
         self.train_scores_ = self._score_scaled(Z)
         if self.contamination == "auto":
             self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
@@ -249,8 +278,26 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self._scale(X.astype(np.float64, copy=False))
 
+    def _reconstruction_part(self, Z: np.ndarray) -> np.ndarray:
+        """Anomaly score from the inner model: minus its ``score_samples``."""
+        return -np.asarray(self.estimator_.score_samples(Z), dtype=np.float64)
+
+    @staticmethod
+    def _distance_part(Z: np.ndarray) -> np.ndarray:
+        """Mean squared scaled value: how far the row is from the column medians."""
+        return np.mean(np.square(Z, dtype=np.float64), axis=1)
+
     def _score_scaled(self, Z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator_.score_samples(Z), dtype=np.float64)
+        reconstruction = self._reconstruction_part(Z)
+        weight = self.distance_weight
+        if weight == 0:
+            return -reconstruction
+        combined = (1 - weight) * log_standardise(
+            reconstruction, self._reconstruction_scale_
+        ) + weight * log_standardise(self._distance_part(Z), self._distance_scale_)
+        # Back from the log scale: an error-like, right-skewed positive score, on
+        # which the median + k * MAD rule behaves as on reconstruction errors.
+        return -np.exp(np.minimum(combined, _MAX_LOG_SCORE))
 
     def _feature_errors(self, Z: np.ndarray) -> np.ndarray:
         """Each feature's share of the row's mean squared error, in scaled units."""

@@ -61,11 +61,37 @@ def test_predict_gives_plus_minus_one_and_matches_decision_sign(fitted, data):
     assert fitted.estimator_.n_features_in_ == data.shape[1]
 
 
-def test_score_is_minus_reconstruction_error_for_an_autoencoder(fitted, data):
-    np.testing.assert_allclose(
-        fitted.score_samples(data), -fitted.reconstruction_error(data), rtol=1e-4
+def test_score_is_minus_reconstruction_error_without_distance(data):
+    detector = AnomalyDetector(tiny(max_epochs=5), distance_weight=0).fit(data)
+    errors = detector.reconstruction_error(data)
+    np.testing.assert_allclose(detector.score_samples(data), -errors, rtol=1e-4)
+    assert np.all(errors >= 0)
+
+
+def robust_z(X_train, X, clip=5.0):
+    """The documented scaling, written out: median/IQR to unit variance, clipped."""
+    median = np.median(X_train, axis=0)
+    q25, q75 = np.percentile(X_train, [25, 75], axis=0)
+    return np.clip((X - median) / ((q75 - q25) / 1.3489795), -clip, clip)
+
+
+def test_distance_weight_one_ranks_rows_by_robust_distance(data):
+    detector = AnomalyDetector(tiny(max_epochs=2), distance_weight=1).fit(data)
+    distance = np.mean(robust_z(data, data) ** 2, axis=1)
+    np.testing.assert_array_equal(
+        np.argsort(-detector.score_samples(data)), np.argsort(distance)
     )
-    assert np.all(fitted.reconstruction_error(data) >= 0)
+
+
+def test_default_score_is_geometric_mix_of_error_and_distance(fitted, data):
+    def log_z(train, values):
+        log_train, log_values = np.log(train), np.log(values)
+        return (log_values - log_train.mean()) / log_train.std()
+
+    errors = fitted.reconstruction_error(data)
+    distance = np.mean(robust_z(data, data) ** 2, axis=1)
+    expected = -np.exp(0.5 * log_z(errors, errors) + 0.5 * log_z(distance, distance))
+    np.testing.assert_allclose(fitted.score_samples(data), expected, rtol=1e-3)
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
@@ -348,7 +374,9 @@ class ProbabilisticScore(AutoencoderTransformer):
 
 
 def test_score_comes_from_the_inner_estimator_and_explain_from_errors(data):
-    detector = AnomalyDetector(ProbabilisticScore(n_components=2, max_epochs=3)).fit(data)
+    detector = AnomalyDetector(
+        ProbabilisticScore(n_components=2, max_epochs=3), distance_weight=0
+    ).fit(data)
     errors = detector.reconstruction_error(data)
     np.testing.assert_allclose(detector.score_samples(data), -2 * errors - 1, rtol=1e-4)
     np.testing.assert_allclose(detector.explain(data).sum(axis=1), errors)
