@@ -63,8 +63,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     The detector scales the columns robustly, trains an autoencoder to
     reconstruct the (unlabelled) training rows, and scores each row by how well
-    the network reconstructs it: rows unlike the bulk of the data are
-    reconstructed badly. It follows scikit-learn's outlier-detector contract,
+    the network reconstructs it -- rows unlike the bulk of the data are
+    reconstructed badly -- and, by default, by how far it lies from the column
+    medians. It follows scikit-learn's outlier-detector contract,
     like :class:`~sklearn.ensemble.IsolationForest`: ``score_samples`` (higher
     means more normal), ``decision_function = score_samples - offset_``
     (negative means outlier) and ``predict`` in {+1 inlier, -1 outlier}.
@@ -78,13 +79,23 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     then clipped to ``[-clip, clip]``: one wild value counts as an extreme
     value, but cannot swamp the rest of the row or the network's training.
 
-    **Scores.** ``score_samples`` is the inner estimator's ``score_samples`` on
-    the scaled rows: the negative mean squared reconstruction error for
-    :class:`~skae.AutoencoderTransformer` (and a denoising autoencoder), and the
-    negative per-row loss of the evidence lower bound for a variational
-    autoencoder, whose score is probabilistic. :meth:`reconstruction_error`
-    and :meth:`explain` always use squared reconstruction errors, whatever the
-    inner estimator.
+    **Scores.** Two anomaly scores are computed on the scaled rows ``z``:
+
+    * ``e``, minus the inner estimator's ``score_samples``: the mean squared
+      reconstruction error for :class:`~skae.AutoencoderTransformer` (and a
+      denoising autoencoder), the per-row negative evidence lower bound for a
+      variational autoencoder, whose score is probabilistic;
+    * ``d = mean(z ** 2)``, the row's distance from the column medians in
+      robust standard deviations.
+
+    Each is standardised against the training rows on a log scale
+    (``s = (log x - mean) / std`` over training rows; a score that can be
+    negative is standardised as it is) and ``score_samples`` is
+    ``-exp((1 - w) * s_e + w * s_d)`` with ``w = distance_weight``: minus a
+    weighted geometric mean of the two, relative to their typical training
+    values. With ``distance_weight=0`` it is simply ``-e``, the inner
+    estimator's own score. :meth:`reconstruction_error` and :meth:`explain`
+    always use squared reconstruction errors, whatever the inner estimator.
 
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
@@ -100,15 +111,17 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         ``AutoencoderTransformer`` sized from the data by
         ``skae._anomaly_defaults.default_estimator``: one hidden layer of
         ``max(8, 2 * n_features)`` units, a code of ``max(2, n_features // 4)``
-        units, and about 1000 mini-batches of 64 rows. Nested parameters tune
+        units, batch normalisation, and about 500 mini-batches of 128 rows
+        (``skae._anomaly_defaults`` holds every default in one place). Nested
+        parameters tune
         in :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
-        the training rows. ``"auto"`` flags training rows whose error exceeds
-        the median plus 3.5 median absolute deviations (scaled to a standard
-        deviation) of the training errors -- the same as
-        ``set_threshold_from_mad(k=3.5)``.
+        the training rows. ``"auto"`` flags rows whose anomaly score
+        (``-score_samples``) exceeds the median plus 3.5 median absolute
+        deviations (scaled to a standard deviation) of the training rows'
+        scores -- the same as ``set_threshold_from_mad(k=3.5)``.
     scaler : {"robust", "standard", "minmax"}, transformer or None, \
             default="robust"
         Column scaling applied before the network. ``"robust"`` is described
@@ -119,6 +132,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Scaled values are clipped to ``[-clip, clip]`` (for ``"minmax"``, to
         ``[-clip, 1 + clip]``) before training and scoring. ``None`` disables
         clipping.
+    distance_weight : float in [0, 1], default=0.5
+        Weight of the distance from the column medians in the score (see
+        above); 0 scores by the inner estimator alone.
     random_state : int, RandomState instance or None, default=None
         Seeds the default network and, when the given estimator's own
         ``random_state`` is None, that estimator.
@@ -315,9 +331,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            The inner estimator's ``score_samples`` of the scaled rows: minus
-            the mean squared reconstruction error for an autoencoder, minus the
-            negative evidence lower bound for a variational autoencoder.
+            ``-exp((1 - w) * s_e + w * s_d)`` as described in the class
+            documentation; with ``distance_weight=0`` the inner estimator's
+            ``score_samples`` of the scaled rows.
         """
         return self._score_scaled(self._scaled_input(X))
 
@@ -422,11 +438,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return self
 
     def set_threshold_from_mad(self, k: float = 3.5) -> AnomalyDetector:
-        """Robust rule: flag rows whose error exceeds median + ``k`` MAD.
+        """Robust rule: flag rows whose anomaly score exceeds median + ``k`` MAD.
 
-        Use it when nothing is known about the anomalies: the median and the
-        median absolute deviation (MAD, scaled to a standard deviation) of the
-        training scores are barely moved by the anomalies in them. ``k=3.5`` is
+        The anomaly score is ``-score_samples`` (the reconstruction error with
+        ``distance_weight=0``). Use it when nothing is known about the
+        anomalies: the median and the median absolute deviation (MAD, scaled to
+        a standard deviation) of the training rows' scores are barely moved by
+        the anomalies among them. ``k=3.5`` is
         Iglewicz and Hoaglin's cut for modified z-scores.
 
         Parameters

@@ -19,8 +19,8 @@ AUTO_MAD_K = 3.5
 
 #: Optimisation steps (mini-batches) the default network trains for, whatever
 #: the number of rows: small tables get more epochs, large ones fewer.
-TRAINING_STEPS = 1000
-BATCH_SIZE = 64
+TRAINING_STEPS = 500
+BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 #: Batch normalisation in the hidden layers (measured to help on ADBench).
 BATCH_NORM = True
