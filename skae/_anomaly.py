@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, default_estimator
+from ._base import to_float32
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
@@ -86,7 +87,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
       denoising autoencoder), the per-row negative evidence lower bound for a
       variational autoencoder, whose score is probabilistic;
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
-      robust standard deviations.
+      robust standard deviations (from the scaled origin with another
+      ``scaler``).
 
     Each is standardised against the training rows on a log scale
     (``s = (log x - mean) / std`` over training rows; a score that can be
@@ -287,7 +289,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             low = -self.clip
             high = 1 + self.clip if isinstance(self.scaler_, MinMaxScaler) else self.clip
             np.clip(Z, low, high, out=Z)
-        return Z.astype(np.float32)
+        return to_float32(Z)  # a clear ValueError if values overflow float32
 
     def _scaled_input(self, X) -> np.ndarray:
         check_is_fitted(self)

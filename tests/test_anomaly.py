@@ -398,6 +398,10 @@ def test_bad_input_raises_clear_errors(fitted, data):
         AnomalyDetector(tiny(), scaler="log").fit(data)
     with pytest.raises(ValueError, match="estimator"):
         AnomalyDetector(estimator="autoencoder").fit(data)
+    huge = data.copy()
+    huge[0, 0] = 1e300
+    with pytest.raises(ValueError, match="float32"):
+        AnomalyDetector(tiny(), scaler=None, clip=None).fit(huge)
     with pytest.raises(ValueError, match="minimum of 2"):
         AnomalyDetector(tiny()).fit(data[:1])
     with pytest.raises(NotFittedError):
