@@ -1,5 +1,6 @@
 """skae: scikit-learn-compatible autoencoders on PyTorch, trained through skorch."""
 
+from ._anomaly import AnomalyDetector
 from ._autoencoder import AutoencoderTransformer
 from ._denoising import DenoisingAutoencoder
 from ._persistence import load
@@ -8,6 +9,7 @@ from ._vae import VAETransformer
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyDetector",
     "AutoencoderTransformer",
     "DenoisingAutoencoder",
     "VAETransformer",

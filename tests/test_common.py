@@ -7,7 +7,12 @@ listed in ``EXPECTED_FAILURES`` with their reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, VAETransformer
+from skae import (
+    AnomalyDetector,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    VAETransformer,
+)
 
 TINY = dict(hidden_layer_sizes=(4,), max_epochs=2, batch_size=16, random_state=0)
 
@@ -20,6 +25,7 @@ FAST_ESTIMATORS = [
     DenoisingAutoencoder(noise="mask", architecture="conv", input_shape=(1, -1, 1), **TINY),
     VAETransformer(n_components=2, **TINY),
     VAETransformer(architecture="lstm", input_shape=(-1, 1), **TINY),
+    AnomalyDetector(AutoencoderTransformer(n_components=2, **TINY), random_state=0),
 ]
 
 # {estimator class name: {check name: reason}}; empty is the goal.

@@ -1,0 +1,89 @@
+"""The default inner model of :class:`skae.AnomalyDetector`, in one place.
+
+``AnomalyDetector(estimator=None)`` builds its autoencoder with
+:func:`default_estimator`. Every choice below is a function of the training
+data's shape (``n_samples``, ``n_features``) only -- never of a particular data
+set -- so that the defaults carry over to tables they were not chosen on.
+``benchmarks/bench_adbench.py`` measures them on 20 ADBench tables.
+
+The rest of the recipe is in ``AnomalyDetector``'s signature: ``scaler="robust"``,
+``clip=5.0`` and ``distance_weight=0.5``. These values follow a plain-PyTorch
+prototype that compared whole configurations by their mean over those tables
+(see docs/anomaly_detection.rst).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._autoencoder import AutoencoderTransformer
+
+#: ``contamination="auto"`` flags rows whose error exceeds median + k * MAD of the
+#: training errors (MAD scaled to a normal standard deviation).
+AUTO_MAD_K = 3.5
+
+#: Optimisation steps (mini-batches) the default network trains for, whatever
+#: the number of rows: small tables get more epochs, large ones fewer.
+TRAINING_STEPS = 500
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+#: Batch normalisation in the hidden layers (measured to help on ADBench).
+BATCH_NORM = True
+
+
+def default_code_width(n_features: int) -> int:
+    """Bottleneck width: a quarter of the features, at least 2 (and at most the width)."""
+    return max(1, min(n_features, max(2, n_features // 4)))
+
+
+def default_hidden_width(n_features: int) -> int:
+    """One hidden layer, twice as wide as the input, at least 8 units."""
+    return max(8, 2 * n_features)
+
+
+def default_max_epochs(n_samples: int, batch_size: int = BATCH_SIZE) -> int:
+    """Epochs that make about ``TRAINING_STEPS`` mini-batches over ``n_samples`` rows."""
+    batches_per_epoch = math.ceil(n_samples / batch_size)
+    return max(1, math.ceil(TRAINING_STEPS / batches_per_epoch))
+
+
+def default_batch_size(n_samples: int) -> int:
+    """``BATCH_SIZE``, nudged up so that no batch holds a single row.
+
+    Batch normalisation cannot train on a batch of one row, and skae keeps the
+    last, smaller batch of an epoch.
+    """
+    batch_size = BATCH_SIZE
+    while n_samples > batch_size and n_samples % batch_size == 1:
+        batch_size += 1
+    return batch_size
+
+
+def default_estimator(n_samples: int, n_features: int, random_state=None):
+    """Return the unfitted autoencoder ``AnomalyDetector`` uses by default.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of training rows.
+    n_features : int
+        Number of columns.
+    random_state : int or None
+        Seed of the network.
+
+    Returns
+    -------
+    estimator : AutoencoderTransformer
+        An unfitted autoencoder sized for the data.
+    """
+    batch_size = default_batch_size(n_samples)
+    return AutoencoderTransformer(
+        n_components=default_code_width(n_features),
+        hidden_layer_sizes=(default_hidden_width(n_features),),
+        activation="relu",
+        batch_norm=BATCH_NORM,
+        lr=LEARNING_RATE,
+        batch_size=batch_size,
+        max_epochs=default_max_epochs(n_samples, batch_size),
+        random_state=random_state,
+    )

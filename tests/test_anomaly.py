@@ -1,0 +1,410 @@
+"""Behaviour of AnomalyDetector: outlier API, scaling, thresholds, explanations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import f1_score, precision_score, recall_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import QuantileTransformer
+
+from skae import AnomalyDetector, AutoencoderTransformer
+from skae._thresholds import MAD_TO_STD
+
+
+def tiny(**params):
+    defaults = dict(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        max_epochs=30,
+        batch_size=32,
+        random_state=0,
+    )
+    defaults.update(params)
+    return AutoencoderTransformer(**defaults)
+
+
+def make_data(n=300, seed=0):
+    """Rows near one 2-D plane in 6-D (the same plane for every seed)."""
+    mixing = np.random.RandomState(42).normal(size=(2, 6))
+    rng = np.random.RandomState(seed)
+    latent = rng.normal(size=(n, 2))
+    return latent @ mixing + 0.05 * rng.normal(size=(n, 6))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return AnomalyDetector(tiny(), random_state=0).fit(data)
+
+
+def weights(detector):
+    return {k: v.clone() for k, v in detector.estimator_.net_.module_.state_dict().items()}
+
+
+# -- the outlier API -----------------------------------------------------------------
+
+
+def test_predict_gives_plus_minus_one_and_matches_decision_sign(fitted, data):
+    labels = fitted.predict(data)
+    assert labels.dtype.kind == "i"
+    assert set(np.unique(labels)) == {-1, 1}
+    decision = fitted.decision_function(data)
+    np.testing.assert_array_equal(labels == -1, decision < 0)
+    np.testing.assert_allclose(decision, fitted.score_samples(data) - fitted.offset_)
+    np.testing.assert_allclose(fitted.train_scores_, fitted.score_samples(data))
+    assert fitted.estimator_.n_features_in_ == data.shape[1]
+
+
+def test_score_is_minus_reconstruction_error_without_distance(data):
+    detector = AnomalyDetector(tiny(max_epochs=5), distance_weight=0).fit(data)
+    errors = detector.reconstruction_error(data)
+    np.testing.assert_allclose(detector.score_samples(data), -errors, rtol=1e-4)
+    assert np.all(errors >= 0)
+
+
+def robust_z(X_train, X, clip=5.0):
+    """The documented scaling, written out: median/IQR to unit variance, clipped."""
+    median = np.median(X_train, axis=0)
+    q25, q75 = np.percentile(X_train, [25, 75], axis=0)
+    return np.clip((X - median) / ((q75 - q25) / 1.3489795), -clip, clip)
+
+
+def test_distance_weight_one_ranks_rows_by_robust_distance(data):
+    detector = AnomalyDetector(tiny(max_epochs=2), distance_weight=1).fit(data)
+    distance = np.mean(robust_z(data, data) ** 2, axis=1)
+    np.testing.assert_array_equal(
+        np.argsort(-detector.score_samples(data)), np.argsort(distance)
+    )
+
+
+def test_default_score_is_geometric_mix_of_error_and_distance(fitted, data):
+    def log_z(train, values):
+        log_train, log_values = np.log(train), np.log(values)
+        return (log_values - log_train.mean()) / log_train.std()
+
+    errors = fitted.reconstruction_error(data)
+    distance = np.mean(robust_z(data, data) ** 2, axis=1)
+    expected = -np.exp(0.5 * log_z(errors, errors) + 0.5 * log_z(distance, distance))
+    np.testing.assert_allclose(fitted.score_samples(data), expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
+def test_contamination_flags_that_share_of_training_rows(data, contamination):
+    detector = AnomalyDetector(tiny(max_epochs=5), contamination=contamination)
+    labels = detector.fit_predict(data)
+    assert np.mean(labels == -1) == pytest.approx(contamination, abs=1 / len(data))
+
+
+def test_auto_contamination_is_median_plus_k_mad_of_training_errors(fitted):
+    errors = -fitted.train_scores_
+    median = np.median(errors)
+    mad = MAD_TO_STD * np.median(np.abs(errors - median))
+    assert fitted.offset_ == pytest.approx(-(median + 3.5 * mad))
+
+
+def test_auto_contamination_flags_planted_anomalies_without_knowing_their_share(data):
+    rng = np.random.RandomState(1)
+    anomalies = data[:10] + rng.choice([-3.0, 3.0], size=(10, data.shape[1]))
+    X = np.vstack([data, anomalies])
+    labels = AnomalyDetector(tiny(), random_state=0).fit_predict(X)
+    assert np.all(labels[-10:] == -1)
+    assert np.mean(labels[:-10] == -1) < 0.2
+
+
+def test_planted_outlier_is_caught_and_explained():
+    X = make_data(n=400, seed=1)
+    outlier = X[:1].copy()
+    outlier[0, 3] += 6 * X[:, 3].std()  # off the plane, along column 3 only
+    X_train = np.vstack([X, outlier])
+    detector = AnomalyDetector(random_state=0).fit(X_train)  # default network
+    assert detector.predict(outlier)[0] == -1
+    assert detector.score_samples(outlier)[0] < detector.train_scores_[:-1].min()
+    explanation = detector.explain(outlier)
+    assert explanation.iloc[0].idxmax() == "x3"
+
+
+def test_default_estimator_is_sized_from_the_data():
+    X = make_data(n=100)
+    detector = AnomalyDetector(random_state=0).fit(np.hstack([X, X, X, X]))
+    inner = detector.estimator_
+    assert isinstance(inner, AutoencoderTransformer)
+    assert inner.n_components == 6  # a quarter of the 24 columns
+    assert tuple(inner.hidden_layer_sizes) == (48,)
+    assert detector.estimator is None
+
+
+def test_given_estimator_is_cloned_and_seeded(data):
+    estimator = tiny(random_state=None, max_epochs=3)
+    first = AnomalyDetector(estimator, random_state=3).fit(data)
+    second = AnomalyDetector(estimator, random_state=3).fit(data)
+    assert not hasattr(estimator, "net_")
+    assert first.estimator_ is not estimator
+    np.testing.assert_array_equal(first.score_samples(data), second.score_samples(data))
+
+
+def test_nested_parameters_tune_in_grid_search(data):
+    rng = np.random.RandomState(0)
+    X = np.vstack([data, rng.uniform(-6, 6, size=(20, data.shape[1]))])
+    y = np.r_[np.zeros(len(data)), np.ones(20)]
+
+    def roc_auc(estimator, X, y):
+        from sklearn.metrics import roc_auc_score
+
+        return roc_auc_score(y, -estimator.score_samples(X))
+
+    search = GridSearchCV(
+        AnomalyDetector(tiny(max_epochs=5)),
+        {"estimator__n_components": [1, 3]},
+        scoring=roc_auc,
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(X, y)
+    assert search.best_params_["estimator__n_components"] in (1, 3)
+    assert search.best_estimator_.estimator_.n_components_ in (1, 3)
+
+
+# -- scaling -------------------------------------------------------------------------
+
+
+def test_rescaling_a_column_does_not_change_scores(fitted, data):
+    scaled = data.copy()
+    scaled[:, 0] *= 1e6
+    scaled[:, 1] = scaled[:, 1] * 1e-4 + 50
+    other = AnomalyDetector(tiny(), random_state=0).fit(scaled)
+    np.testing.assert_allclose(
+        other.score_samples(scaled), fitted.score_samples(data), rtol=1e-3, atol=1e-6
+    )
+
+
+def test_extreme_value_is_clipped_not_overflowing(fitted, data):
+    row = data[:1].copy()
+    row[0, 2] = 1e30
+    error = fitted.explain(row).iloc[0]
+    assert np.isfinite(fitted.score_samples(row)).all()
+    # A scaled value counts at most as clip=5 robust standard deviations.
+    assert error["x2"] <= (5 + 5) ** 2 / data.shape[1]
+    assert fitted.predict(row)[0] == -1
+
+
+@pytest.mark.parametrize(
+    "scaler", ["standard", "minmax", None, QuantileTransformer(n_quantiles=50)]
+)
+def test_other_scalers(data, scaler):
+    detector = AnomalyDetector(tiny(max_epochs=3), scaler=scaler).fit(data)
+    assert np.isfinite(detector.score_samples(data)).all()
+    if scaler is None:
+        assert detector.scaler_ is None
+
+
+def test_constant_columns_give_finite_scores(data):
+    X = np.hstack([data, np.full((len(data), 1), 7.0), np.zeros((len(data), 1))])
+    X[:3, -1] = 1.0  # mostly constant: zero interquartile range
+    detector = AnomalyDetector(tiny(max_epochs=3)).fit(X)
+    assert np.isfinite(detector.score_samples(X)).all()
+    assert np.isfinite(detector.explain(X).to_numpy()).all()
+    assert np.isfinite(detector.scaler_.scale_).all() and np.all(
+        detector.scaler_.scale_ > 0
+    )
+
+
+def test_single_repeated_row_gives_finite_scores():
+    X = np.tile([[1.0, -2.0, 3e5]], (20, 1))
+    detector = AnomalyDetector(tiny(max_epochs=3)).fit(X)
+    scores = detector.score_samples(X)
+    assert np.isfinite(scores).all() and np.isfinite(detector.offset_)
+    np.testing.assert_array_equal(detector.predict(X), 1)
+
+
+# -- thresholds without retraining ---------------------------------------------------
+
+
+def test_threshold_methods_change_offset_but_not_the_network(data):
+    detector = AnomalyDetector(tiny(max_epochs=5), random_state=0).fit(data)
+    before = weights(detector)
+    inner = detector.estimator_
+    y = np.zeros(len(data), dtype=int)
+    y[np.argsort(detector.train_scores_)[:10]] = 1
+    offsets = []
+    for setter in [
+        lambda d: d.set_threshold_from_contamination(0.2),
+        lambda d: d.set_threshold_from_mad(k=1.0),
+        lambda d: d.set_threshold_from_normal(data, false_alarm_rate=0.3),
+        lambda d: d.set_threshold_from_labels(data, y),
+    ]:
+        assert setter(detector) is detector
+        offsets.append(detector.offset_)
+    assert len(set(offsets)) == len(offsets)
+    assert detector.estimator_ is inner
+    after = weights(detector)
+    for name, tensor in before.items():
+        assert torch.equal(tensor, after[name]), name
+
+
+def test_contamination_threshold_matches_refit(data):
+    refit = AnomalyDetector(tiny(), contamination=0.1, random_state=0).fit(data)
+    changed = AnomalyDetector(tiny(), random_state=0).fit(data)
+    changed.set_threshold_from_contamination(0.1)
+    assert changed.offset_ == pytest.approx(refit.offset_)
+    np.testing.assert_array_equal(changed.predict(data), refit.predict(data))
+
+
+def test_mad_threshold_is_monotone_in_k(fitted, data):
+    shares = [
+        np.mean(fitted.set_threshold_from_mad(k).predict(data) == -1) for k in (1, 2, 3.5)
+    ]
+    assert shares[0] > shares[1] >= shares[2]
+
+
+@pytest.mark.parametrize("rate", [0.02, 0.1])
+def test_false_alarm_rate_on_known_normal_rows(fitted, rate):
+    X_normal = make_data(n=500, seed=5)
+    fitted.set_threshold_from_normal(X_normal, false_alarm_rate=rate)
+    assert np.mean(fitted.predict(X_normal) == -1) == pytest.approx(rate, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def labelled(fitted):
+    rng = np.random.RandomState(2)
+    normal = make_data(n=200, seed=3)
+    anomalies = normal[:15] + rng.normal(scale=1.5, size=(15, 6))
+    X = np.vstack([normal, anomalies])
+    y = np.r_[np.zeros(200, dtype=int), np.ones(15, dtype=int)]
+    return X, y
+
+
+def test_labels_threshold_maximises_f1(fitted, labelled):
+    X, y = labelled
+    fitted.set_threshold_from_labels(X, y)
+    flagged = fitted.predict(X) == -1
+    best = f1_score(y, flagged)
+    scores = fitted.score_samples(X)
+    ordered = np.sort(scores)
+    candidates = (ordered[:-1] + ordered[1:]) / 2
+    assert best >= max(f1_score(y, scores < c) for c in candidates) - 1e-12
+    assert best > 0.5
+
+
+def test_labels_threshold_reaches_precision(fitted, labelled):
+    X, y = labelled
+    fitted.set_threshold_from_labels(X, y, precision=0.95)
+    flagged = fitted.predict(X) == -1
+    assert precision_score(y, flagged) >= 0.95
+    recall = recall_score(y, flagged)
+    # No looser threshold keeps the precision with more recall.
+    scores = fitted.score_samples(X)
+    ordered = np.sort(scores)
+    for c in (ordered[:-1] + ordered[1:]) / 2:
+        more = scores < c
+        if more.any() and precision_score(y, more) >= 0.95:
+            assert recall_score(y, more) <= recall
+
+
+def test_labels_threshold_rejects_bad_labels(fitted, labelled):
+    X, y = labelled
+    with pytest.raises(ValueError, match="-1 = outlier"):
+        fitted.set_threshold_from_labels(X, np.where(y == 1, -1, 1))
+    with pytest.raises(ValueError, match="at least one anomaly"):
+        fitted.set_threshold_from_labels(X, np.zeros_like(y))
+    with pytest.raises(ValueError, match="rows but y has"):
+        fitted.set_threshold_from_labels(X, y[:-1])
+    with pytest.raises(ValueError, match="precision"):
+        fitted.set_threshold_from_labels(X, y, precision=1.5)
+
+
+def test_unreachable_precision_is_a_clear_error(fitted):
+    X = make_data(n=40, seed=7)
+    y = np.zeros(40, dtype=int)
+    y[np.argmax(fitted.score_samples(X))] = 1  # the most normal row is the anomaly
+    with pytest.raises(ValueError, match="No threshold reaches precision"):
+        fitted.set_threshold_from_labels(X, y, precision=1.0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda d: d.set_threshold_from_contamination(0.9), "contamination"),
+        (lambda d: d.set_threshold_from_contamination(0), "contamination"),
+        (lambda d: d.set_threshold_from_mad(-1), "k must be"),
+        (lambda d: d.set_threshold_from_normal(make_data(20), 1.5), "false_alarm_rate"),
+    ],
+)
+def test_threshold_arguments_are_validated(fitted, call, match):
+    offset = fitted.offset_
+    with pytest.raises(ValueError, match=match):
+        call(fitted)
+    assert fitted.offset_ == offset
+
+
+# -- explanations --------------------------------------------------------------------
+
+
+def test_explain_rows_sum_to_reconstruction_error(fitted, data):
+    explanation = fitted.explain(data[:20])
+    assert isinstance(explanation, pd.DataFrame)
+    assert explanation.shape == (20, 6)
+    assert list(explanation.columns) == [f"x{i}" for i in range(6)]
+    assert (explanation.to_numpy() >= 0).all()
+    np.testing.assert_allclose(
+        explanation.sum(axis=1).to_numpy(), fitted.reconstruction_error(data[:20])
+    )
+
+
+def test_explain_carries_feature_names_and_index(data):
+    columns = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+    frame = pd.DataFrame(data, columns=columns, index=[f"r{i}" for i in range(len(data))])
+    detector = AnomalyDetector(tiny(max_epochs=3)).fit(frame)
+    explanation = detector.explain(frame.iloc[5:9])
+    assert list(explanation.columns) == columns
+    assert list(explanation.index) == ["r5", "r6", "r7", "r8"]
+    np.testing.assert_allclose(
+        explanation.sum(axis=1).to_numpy(), detector.reconstruction_error(frame.iloc[5:9])
+    )
+
+
+class ProbabilisticScore(AutoencoderTransformer):
+    """Stands in for a VAE: its score is not minus the reconstruction error."""
+
+    def score_samples(self, X):
+        return -2.0 * self.reconstruction_error(X) - 1.0
+
+
+def test_score_comes_from_the_inner_estimator_and_explain_from_errors(data):
+    detector = AnomalyDetector(
+        ProbabilisticScore(n_components=2, max_epochs=3), distance_weight=0
+    ).fit(data)
+    errors = detector.reconstruction_error(data)
+    np.testing.assert_allclose(detector.score_samples(data), -2 * errors - 1, rtol=1e-4)
+    np.testing.assert_allclose(detector.explain(data).sum(axis=1), errors)
+
+
+# -- bad input -----------------------------------------------------------------------
+
+
+def test_bad_input_raises_clear_errors(fitted, data):
+    with_nan = data.copy()
+    with_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        AnomalyDetector(tiny()).fit(with_nan)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(data[:, :4])
+    with pytest.raises(ValueError, match="contamination"):
+        AnomalyDetector(tiny(), contamination=0.7).fit(data)
+    with pytest.raises(ValueError, match="scaler"):
+        AnomalyDetector(tiny(), scaler="log").fit(data)
+    with pytest.raises(ValueError, match="estimator"):
+        AnomalyDetector(estimator="autoencoder").fit(data)
+    huge = data.copy()
+    huge[0, 0] = 1e300
+    with pytest.raises(ValueError, match="float32"):
+        AnomalyDetector(tiny(), scaler=None, clip=None).fit(huge)
+    with pytest.raises(ValueError, match="minimum of 2"):
+        AnomalyDetector(tiny()).fit(data[:1])
+    with pytest.raises(NotFittedError):
+        AnomalyDetector().explain(data)
+    with pytest.raises(NotFittedError):
+        AnomalyDetector().set_threshold_from_mad()
