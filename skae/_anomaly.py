@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, default_estimator
-from ._base import to_float32
+from ._base import state_restored_on_failure, to_float32
 from ._persistence import PersistenceMixin
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
@@ -240,15 +240,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        # A failed fit (bad input, diverging or interrupted training) must leave
-        # a previously fitted detector as it was, as the autoencoders do.
-        previous_state = self.__dict__.copy()
-        try:
+        with state_restored_on_failure(self):
             self._fit(X)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(previous_state)
-            raise
         return self
 
     def _fit(self, X) -> None:

@@ -122,6 +122,23 @@ def seeded_torch(seed: int, device: torch.device):
         yield
 
 
+@contextmanager
+def state_restored_on_failure(estimator):
+    """Undo every attribute change of ``estimator`` if the block raises.
+
+    A failed ``fit`` (bad input, divergence, an error in a callback, Ctrl-C
+    before training starts) must leave a previously fitted estimator exactly
+    as it was, or an unfitted one unfitted.
+    """
+    previous_state = estimator.__dict__.copy()
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(previous_state)
+        raise
+
+
 def to_float32(X: np.ndarray) -> np.ndarray:
     """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
     if X.dtype == np.float32:
@@ -444,9 +461,7 @@ class BaseAutoencoder(
         self : object
             The fitted estimator.
         """
-        # A failed fit must leave a previously fitted model as it was.
-        previous_state = self.__dict__.copy()
-        try:
+        with state_restored_on_failure(self):
             data = self._validate_fit_data(X)
             device = resolve_device(self.device)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -455,10 +470,6 @@ class BaseAutoencoder(
                 net.fit(data)
             self._set_fitted_attributes(net, data)
             self._seed = seed
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(previous_state)
-            raise
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -485,8 +496,7 @@ class BaseAutoencoder(
             The updated estimator.
         """
         first_call = not hasattr(self, "net_")
-        previous_state = self.__dict__.copy()
-        try:
+        with state_restored_on_failure(self):
             data = self._validate_fit_data(X, reset=first_call)
             if first_call:
                 device = resolve_device(self.device)
@@ -507,10 +517,6 @@ class BaseAutoencoder(
                 net.partial_fit(data, epochs=1)
             self._set_fitted_attributes(net, data)
             self.stopped_early_ = False
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(previous_state)
-            raise
         return self
 
     def _set_fitted_attributes(
