@@ -139,6 +139,32 @@ def state_restored_on_failure(estimator):
         raise
 
 
+@contextmanager
+def training_state_restored_on_failure(net):
+    """Undo in-place training of an existing ``net`` if the block raises.
+
+    ``partial_fit`` continues training the fitted net object itself, so
+    restoring the estimator's attributes alone would keep weights a failed
+    (say, diverged) call left behind. ``net=None`` (nothing to protect) is a
+    no-op.
+    """
+    if net is None:
+        yield
+        return
+    names = ["module", *net._optimizers]
+    if getattr(net, "grad_scaler_", None) is not None:
+        names.append("grad_scaler")
+    saved = {name: copy.deepcopy(getattr(net, name + "_").state_dict()) for name in names}
+    n_epochs = len(net.history)
+    try:
+        yield
+    except BaseException:
+        for name, state in saved.items():
+            getattr(net, name + "_").load_state_dict(state)
+        del net.history[n_epochs:]
+        raise
+
+
 def to_float32(X: np.ndarray) -> np.ndarray:
     """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
     if X.dtype == np.float32:
@@ -496,7 +522,11 @@ class BaseAutoencoder(
             The updated estimator.
         """
         first_call = not hasattr(self, "net_")
-        with state_restored_on_failure(self):
+        previous_net = None if first_call else self.net_
+        with (
+            state_restored_on_failure(self),
+            training_state_restored_on_failure(previous_net),
+        ):
             data = self._validate_fit_data(X, reset=first_call)
             if first_call:
                 device = resolve_device(self.device)

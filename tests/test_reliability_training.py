@@ -205,3 +205,19 @@ def test_a_users_own_early_stopping_callback_counts_as_early_stopping():
         hidden_layer_sizes=(4,), max_epochs=20, callbacks=[stopper], random_state=0
     ).fit(X)
     assert est.stopped_early_ and not est.interrupted_ and est.n_epochs_ < 20
+
+
+def test_failed_partial_fit_keeps_the_weights_it_started_from():
+    # partial_fit trains the fitted net in place: a diverging call must not
+    # leave NaN weights behind (the estimator's attributes alone are not enough).
+    from skae import AutoencoderTransformer
+
+    ae = AutoencoderTransformer(
+        hidden_layer_sizes=(4,), batch_size=8, max_epochs=2, optimizer="sgd", random_state=0
+    ).fit(X)
+    before, n_epochs = ae.transform(X), ae.n_epochs_
+    ae.net_.set_params(lr=1e8)
+    with pytest.raises(TrainingDivergedError):
+        ae.partial_fit(X * 1000)
+    np.testing.assert_array_equal(ae.transform(X), before)
+    assert ae.n_epochs_ == len(ae.history_) == n_epochs
