@@ -165,11 +165,22 @@ def training_state_restored_on_failure(net):
         raise
 
 
+def largest_magnitude(X: np.ndarray) -> float:
+    """``max |X|`` from two reductions, without allocating ``np.abs(X)``.
+
+    This runs on every ``transform`` of float64 input, where a temporary copy of
+    ``X`` cost as much as the forward pass itself.
+    """
+    if not X.size:
+        return 0.0
+    return float(max(-X.min(), X.max()))
+
+
 def to_float32(X: np.ndarray) -> np.ndarray:
     """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
     if X.dtype == np.float32:
         return X
-    if X.size and np.abs(X).max() > _FLOAT32_MAX:
+    if largest_magnitude(X) > _FLOAT32_MAX:
         raise ValueError(
             "Input X contains values larger in magnitude than float32 can hold "
             f"(about {_FLOAT32_MAX:.1e}); skae computes in float32. Rescale X, for "
@@ -404,7 +415,7 @@ class BaseAutoencoder(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
         )
         X32 = to_float32(X)
-        largest = float(np.abs(X32).max())
+        largest = largest_magnitude(X32)
         if largest > _MAX_TRAINING_MAGNITUDE:
             raise ValueError(
                 f"X contains values as large as {largest:.3g} in magnitude; training "
