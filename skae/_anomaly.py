@@ -15,49 +15,33 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, default_estimator
 from ._base import state_restored_on_failure, to_float32
+from ._calibration import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
-# Combined log-scale scores are capped here so that exp() stays finite.
+# Combined normal scores are capped here so that exp() stays finite.
 _MAX_LOG_SCORE = 700.0
+# A feature the network reconstructs (almost) perfectly on the training rows
+# weighs at most this many times an average feature in a balanced error.
+_MAX_FEATURE_WEIGHT = 1000.0
 
 
 def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
-    """Median/IQR scaling to unit variance, safe for (nearly) constant columns.
+    """Median/IQR scaling, safe for (nearly) constant columns.
 
-    A column whose interquartile range is zero (constant, or mostly one value
-    such as a rare binary flag) is scaled by its standard deviation instead, and
-    a truly constant column by 1, so no column divides by zero.
+    A column whose interquartile range is zero (mostly one value, such as a
+    rare binary flag) is scaled by its largest absolute deviation from the
+    median instead, so that it lies in ``[-1, 1]`` whatever its units; a truly
+    constant column is scaled by 1. No column divides by zero.
     """
-    scaler = RobustScaler(unit_variance=True).fit(X)
+    scaler = RobustScaler().fit(X)
     q25, q75 = np.percentile(X, [25, 75], axis=0)
     flat = (q75 - q25) < _FLAT
     if flat.any():
-        std = X[:, flat].std(axis=0)
-        scaler.scale_[flat] = np.where(std < _FLAT, 1.0, std)
+        spread = np.abs(X[:, flat] - scaler.center_[flat]).max(axis=0)
+        scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
     return scaler
-
-
-def fit_log_standardiser(values: np.ndarray) -> tuple[bool, float, float, float]:
-    """Statistics that put training anomaly scores on a standard scale.
-
-    Non-negative scores (errors, distances) are compared on a log scale, where
-    their long right tail becomes roughly symmetric; scores that can be
-    negative (an evidence lower bound, say) are used as they are. Returns
-    ``(use_log, eps, mean, std)`` for :func:`log_standardise`.
-    """
-    use_log = bool(values.min() >= 0)
-    eps = 1e-6 * float(np.mean(values)) + 1e-12 if use_log else 0.0
-    v = np.log(values + eps) if use_log else values
-    return use_log, eps, float(v.mean()), float(v.std())
-
-
-def log_standardise(values: np.ndarray, stats: tuple[bool, float, float, float]):
-    """Standardise scores with statistics from :func:`fit_log_standardiser`."""
-    use_log, eps, mean, std = stats
-    v = np.log(np.maximum(values, 0) + eps) if use_log else values
-    return (v - mean) / (std + 1e-12)
 
 
 class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
@@ -74,31 +58,36 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     **Scaling.** Columns on wildly different scales would otherwise let one
     column dominate the error, so every column is centred and scaled inside
-    the detector (``scaler="robust"``: median and interquartile range,
-    normalised to unit variance for normal data, which the anomalies in the
-    training data barely move). A column whose interquartile range is zero is
-    scaled by its standard deviation, a constant column by 1. Scaled values are
-    then clipped to ``[-clip, clip]``: one wild value counts as an extreme
-    value, but cannot swamp the rest of the row or the network's training.
+    the detector (``scaler="robust"``: median and interquartile range, which
+    the anomalies in the training data barely move). A column whose
+    interquartile range is zero (a rare binary flag, say) is scaled by its
+    largest absolute deviation from the median, a constant column by 1. Scaled
+    values are then clipped to ``[-clip, clip]``: one wild value counts as an
+    extreme value, but cannot swamp the rest of the row or the network's
+    training.
 
     **Scores.** Two anomaly scores are computed on the scaled rows ``z``:
 
-    * ``e``, minus the inner estimator's ``score_samples``: the mean squared
-      reconstruction error for :class:`~skae.AutoencoderTransformer` (and a
-      denoising autoencoder), the per-row negative evidence lower bound for a
-      variational autoencoder, whose score is probabilistic;
+    * ``e``, the reconstruction part. With ``reconstruction_score="balanced"``
+      (the default for every inner model but a variational autoencoder) it is
+      the *balanced* mean squared error ``mean_j((z_j - zhat_j) ** 2 / m_j)``,
+      where ``m_j`` is feature ``j``'s mean squared error over the training
+      rows: a column the network reconstructs poorly everywhere does not
+      dominate. With ``"estimator"`` (the default for a
+      :class:`~skae.VAETransformer`) it is minus the inner estimator's
+      ``score_samples``: the negative evidence lower bound of a variational
+      autoencoder, a probabilistic score.
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
-      robust standard deviations (from the scaled origin with another
-      ``scaler``).
+      robust units (from the scaled origin with another ``scaler``).
 
-    Each is standardised against the training rows on a log scale
-    (``s = (log x - mean) / std`` over training rows; a score that can be
-    negative is standardised as it is) and ``score_samples`` is
-    ``-exp((1 - w) * s_e + w * s_d)`` with ``w = distance_weight``: minus a
-    weighted geometric mean of the two, relative to their typical training
-    values. With ``distance_weight=0`` it is simply ``-e``, the inner
-    estimator's own score. :meth:`reconstruction_error` and :meth:`explain`
-    always use squared reconstruction errors, whatever the inner estimator.
+    Each is turned into a *normal score* against the training rows,
+    ``s = Phi^-1(1 - p)`` with ``p`` the share of training rows scoring at
+    least as high (see ``skae._calibration``), and ``score_samples`` is
+    ``-exp((1 - w) * s_e + w * s_d)`` with ``w = distance_weight``: Stouffer's
+    combination of the two pieces of evidence, mapped back to an error-like
+    positive scale. With ``distance_weight=0`` it is simply ``-e``.
+    :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
+    reconstruction errors (balanced or not), whatever the inner estimator.
 
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
@@ -135,9 +124,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Scaled values are clipped to ``[-clip, clip]`` (for ``"minmax"``, to
         ``[-clip, 1 + clip]``) before training and scoring. ``None`` disables
         clipping.
-    distance_weight : float in [0, 1], default=0.5
+    distance_weight : float in [0, 1], default=1/3
         Weight of the distance from the column medians in the score (see
-        above); 0 scores by the inner estimator alone.
+        above); 0 scores by the reconstruction part alone.
+    reconstruction_score : {"auto", "balanced", "estimator"}, default="auto"
+        The reconstruction part of the score (see above). ``"auto"`` is
+        ``"estimator"`` for a :class:`~skae.VAETransformer` (its evidence lower
+        bound) and ``"balanced"`` for any other inner model.
     random_state : int, RandomState instance or None, default=None
         Seeds the default network and, when the given estimator's own
         ``random_state`` is None, that estimator.
@@ -152,10 +145,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows.
-    reconstruction_scale_, distance_scale_ : tuple
-        ``(use_log, eps, mean, std)`` that put the training rows'
-        reconstruction part and distance part of the score on a common scale
-        before they are mixed (see ``distance_weight``).
+    feature_error_scale_ : ndarray of shape (n_features,) or None
+        Each feature's mean squared reconstruction error over the training
+        rows (floored at 1/1000 of their average), which balanced errors divide
+        by; None when the reconstruction part is the inner estimator's score.
+    reconstruction_scale_, distance_scale_ : dict
+        The training rows' reference values that turn the reconstruction part
+        and the distance part of the score into normal scores (see
+        ``skae._calibration.fit_normal_scale``).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -200,6 +197,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ],
         "clip": [Interval(Real, 0, None, closed="neither"), None],
         "distance_weight": [Interval(Real, 0, 1, closed="both")],
+        "reconstruction_score": [StrOptions({"auto", "balanced", "estimator"})],
         "random_state": ["random_state"],
     }
 
@@ -210,7 +208,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         contamination="auto",
         scaler="robust",
         clip=5.0,
-        distance_weight=0.5,
+        distance_weight=1 / 3,
+        reconstruction_score="auto",
         random_state=None,
     ):
         self.estimator = estimator
@@ -218,6 +217,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.scaler = scaler
         self.clip = clip
         self.distance_weight = distance_weight
+        self.reconstruction_score = reconstruction_score
         self.random_state = random_state
 
     # -- fitting ------------------------------------------------------------------
@@ -251,9 +251,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Z = self._scale(X)
         estimator = self._make_estimator(*Z.shape)
         self.estimator_ = estimator.fit(Z)
+        self.feature_error_scale_ = None
+        if self._balanced_errors():
+            mean_errors = self._squared_errors(Z).mean(axis=0)
+            floor = mean_errors.mean() / _MAX_FEATURE_WEIGHT
+            self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
         # Put both parts of the score on the scale of the training rows.
-        self.reconstruction_scale_ = fit_log_standardiser(self._reconstruction_part(Z))
-        self.distance_scale_ = fit_log_standardiser(self._distance_part(Z))
+        self.reconstruction_scale_ = fit_normal_scale(self._reconstruction_part(Z))
+        self.distance_scale_ = fit_normal_scale(self._distance_part(Z))
         self.train_scores_ = self._score_scaled(Z)
         if self.contamination == "auto":
             self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
@@ -305,8 +310,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self._scale(X.astype(np.float64, copy=False))
 
+    def _balanced_errors(self) -> bool:
+        if self.reconstruction_score == "auto":
+            # A variational autoencoder's own score is probabilistic (the ELBO).
+            from ._vae import VAETransformer
+
+            return not isinstance(self.estimator_, VAETransformer)
+        return self.reconstruction_score == "balanced"
+
     def _reconstruction_part(self, Z: np.ndarray) -> np.ndarray:
-        """Anomaly score from the inner model: minus its ``score_samples``."""
+        """Anomaly score from the inner model (higher = worse reconstructed)."""
+        if self.feature_error_scale_ is not None:
+            return self._feature_errors(Z).sum(axis=1)
         return -np.asarray(self.estimator_.score_samples(Z), dtype=np.float64)
 
     @staticmethod
@@ -319,17 +334,25 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         weight = self.distance_weight
         if weight == 0:
             return -reconstruction
-        combined = (1 - weight) * log_standardise(
+        # Stouffer's method: a weighted sum of the two parts' normal scores.
+        combined = (1 - weight) * normal_scores(
             reconstruction, self.reconstruction_scale_
-        ) + weight * log_standardise(self._distance_part(Z), self.distance_scale_)
-        # Back from the log scale: an error-like, right-skewed positive score, on
-        # which the median + k * MAD rule behaves as on reconstruction errors.
+        ) + weight * normal_scores(self._distance_part(Z), self.distance_scale_)
+        # Exponentiated: an error-like, right-skewed positive score, on which the
+        # median + k * MAD rule behaves as on reconstruction errors.
         return -np.exp(np.minimum(combined, _MAX_LOG_SCORE))
 
-    def _feature_errors(self, Z: np.ndarray) -> np.ndarray:
-        """Each feature's share of the row's mean squared error, in scaled units."""
+    def _squared_errors(self, Z: np.ndarray) -> np.ndarray:
+        """Squared reconstruction error of every cell, in scaled units."""
         reconstruction = np.asarray(self.estimator_.reconstruct(Z), dtype=np.float64)
-        return (Z.astype(np.float64) - reconstruction) ** 2 / Z.shape[1]
+        return (Z.astype(np.float64) - reconstruction) ** 2
+
+    def _feature_errors(self, Z: np.ndarray) -> np.ndarray:
+        """Each feature's share of the row's (balanced) mean squared error."""
+        errors = self._squared_errors(Z)
+        if self.feature_error_scale_ is not None:
+            errors /= self.feature_error_scale_
+        return errors / Z.shape[1]
 
     def score_samples(self, X):
         """Normality score of each row (higher means more normal).
@@ -343,8 +366,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
             ``-exp((1 - w) * s_e + w * s_d)`` as described in the class
-            documentation; with ``distance_weight=0`` the inner estimator's
-            ``score_samples`` of the scaled rows.
+            documentation; with ``distance_weight=0`` simply ``-e``, minus
+            the reconstruction part.
         """
         return self._score_scaled(self._scaled_input(X))
 
@@ -380,7 +403,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return np.where(decision < 0, -1, 1)
 
     def reconstruction_error(self, X):
-        """Mean squared reconstruction error of each row, in scaled units.
+        """Reconstruction error of each row: the reconstruction part ``e``.
+
+        The balanced mean squared error with ``reconstruction_score``
+        ``"balanced"``, the plain mean squared error in scaled units otherwise.
 
         Parameters
         ----------
@@ -398,11 +424,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def explain(self, X) -> pd.DataFrame:
         """Per-feature reconstruction errors: which columns make a row unusual.
 
-        Entry ``(i, j)`` is ``(z_ij - zhat_ij) ** 2 / n_features``, where ``z``
-        is the scaled (and clipped) row and ``zhat`` the network's
-        reconstruction, so each row sums to :meth:`reconstruction_error`. For a
-        variational autoencoder the scores come from the evidence lower bound
-        while these errors use its reconstruction of the posterior mean.
+        Entry ``(i, j)`` is ``(z_ij - zhat_ij) ** 2 / (n_features * m_j)``,
+        where ``z`` is the scaled (and clipped) row, ``zhat`` the network's
+        reconstruction and ``m_j = feature_error_scale_[j]`` (1 when errors
+        are not balanced), so each row sums to :meth:`reconstruction_error`.
+        With balanced errors every column averages ``1 / n_features`` over
+        the training rows, and a large entry means that column is much worse
+        reconstructed than usual. For a variational autoencoder the scores
+        come from the evidence lower bound while these errors use its
+        reconstruction of the posterior mean.
 
         Parameters
         ----------
@@ -451,7 +481,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def set_threshold_from_mad(self, k: float = 3.5) -> AnomalyDetector:
         """Robust rule: flag rows whose anomaly score exceeds median + ``k`` MAD.
 
-        The anomaly score is ``-score_samples`` (the reconstruction error with
+        The anomaly score is ``-score_samples`` (the reconstruction part with
         ``distance_weight=0``). Use it when nothing is known about the
         anomalies: the median and the median absolute deviation (MAD, scaled to
         a standard deviation) of the training rows' scores are barely moved by

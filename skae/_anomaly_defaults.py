@@ -7,9 +7,10 @@ set -- so that the defaults carry over to tables they were not chosen on.
 ``benchmarks/bench_adbench.py`` measures them on 20 ADBench tables.
 
 The rest of the recipe is in ``AnomalyDetector``'s signature: ``scaler="robust"``,
-``clip=5.0`` and ``distance_weight=0.5``. These values follow a plain-PyTorch
-prototype that compared whole configurations by their mean over those tables
-(see docs/anomaly_detection.rst).
+``clip=5.0``, ``distance_weight=1/3`` and ``reconstruction_score="auto"``
+(balanced errors). These values follow a plain-PyTorch prototype that compared
+whole configurations by their mean over those tables (see
+docs/anomaly_detection.rst).
 """
 
 from __future__ import annotations

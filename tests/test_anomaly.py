@@ -4,12 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.stats import norm
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import QuantileTransformer
 
-from skae import AnomalyDetector, AutoencoderTransformer
+from skae import (
+    AnomalyDetector,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    VAETransformer,
+)
 from skae._thresholds import MAD_TO_STD
 
 
@@ -69,10 +75,10 @@ def test_score_is_minus_reconstruction_error_without_distance(data):
 
 
 def robust_z(X_train, X, clip=5.0):
-    """The documented scaling, written out: median/IQR to unit variance, clipped."""
+    """The documented scaling, written out: median/IQR, clipped."""
     median = np.median(X_train, axis=0)
     q25, q75 = np.percentile(X_train, [25, 75], axis=0)
-    return np.clip((X - median) / ((q75 - q25) / 1.3489795), -clip, clip)
+    return np.clip((X - median) / (q75 - q25), -clip, clip)
 
 
 def test_distance_weight_one_ranks_rows_by_robust_distance(data):
@@ -83,15 +89,32 @@ def test_distance_weight_one_ranks_rows_by_robust_distance(data):
     )
 
 
-def test_default_score_is_geometric_mix_of_error_and_distance(fitted, data):
-    def log_z(train, values):
-        log_train, log_values = np.log(train), np.log(values)
-        return (log_values - log_train.mean()) / log_train.std()
+def test_default_score_is_stouffer_mix_of_error_and_distance(fitted, data):
+    def normal_score(train):
+        """Phi^-1(1 - p) of training values, p their mid-rank right-tail share."""
+        greater = (train[None, :] > train[:, None]).sum(axis=1)
+        ties = (train[None, :] == train[:, None]).sum(axis=1)
+        return norm.isf((greater + ties / 2 + 1) / (len(train) + 1))
 
     errors = fitted.reconstruction_error(data)
     distance = np.mean(robust_z(data, data) ** 2, axis=1)
-    expected = -np.exp(0.5 * log_z(errors, errors) + 0.5 * log_z(distance, distance))
-    np.testing.assert_allclose(fitted.score_samples(data), expected, rtol=1e-3)
+    expected = -np.exp(2 / 3 * normal_score(errors) + 1 / 3 * normal_score(distance))
+    np.testing.assert_allclose(fitted.score_samples(data), expected, rtol=1e-6)
+
+
+def test_balanced_errors_weigh_every_feature_alike_on_training_rows(fitted, data):
+    # Each feature's error is divided by its mean over the training rows, so a
+    # feature the network reconstructs poorly everywhere does not dominate.
+    shares = fitted.explain(data).mean(axis=0).to_numpy()
+    np.testing.assert_allclose(shares, 1 / data.shape[1], rtol=1e-6)
+    plain = AnomalyDetector(tiny(max_epochs=5), reconstruction_score="estimator")
+    plain.fit(data)
+    assert plain.feature_error_scale_ is None
+    np.testing.assert_allclose(
+        plain.reconstruction_error(data),
+        -plain.estimator_.score_samples(plain._scale(data)),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
@@ -375,11 +398,34 @@ class ProbabilisticScore(AutoencoderTransformer):
 
 def test_score_comes_from_the_inner_estimator_and_explain_from_errors(data):
     detector = AnomalyDetector(
-        ProbabilisticScore(n_components=2, max_epochs=3), distance_weight=0
+        ProbabilisticScore(n_components=2, max_epochs=3),
+        distance_weight=0,
+        reconstruction_score="estimator",
     ).fit(data)
     errors = detector.reconstruction_error(data)
     np.testing.assert_allclose(detector.score_samples(data), -2 * errors - 1, rtol=1e-4)
     np.testing.assert_allclose(detector.explain(data).sum(axis=1), errors)
+
+
+def test_auto_score_uses_a_vaes_elbo_and_balanced_errors_otherwise(data):
+    vae = AnomalyDetector(
+        VAETransformer(
+            n_components=2, hidden_layer_sizes=(8,), max_epochs=3, random_state=0
+        ),
+        distance_weight=0,
+    ).fit(data)
+    assert vae.feature_error_scale_ is None
+    elbo = vae.estimator_.score_samples(vae._scale(data))
+    np.testing.assert_allclose(vae.score_samples(data), elbo, rtol=1e-6)
+
+    denoiser = AnomalyDetector(
+        DenoisingAutoencoder(n_components=2, hidden_layer_sizes=(8,), max_epochs=3),
+        distance_weight=0,
+    ).fit(data)
+    assert denoiser.feature_error_scale_.shape == (data.shape[1],)
+    np.testing.assert_allclose(
+        denoiser.score_samples(data), -denoiser.reconstruction_error(data), rtol=1e-6
+    )
 
 
 # -- bad input -----------------------------------------------------------------------
