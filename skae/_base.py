@@ -243,7 +243,9 @@ class BaseAutoencoder(
                 output_activation=self._output_activation(),
                 dropout=self.dropout,
                 batch_norm=self.batch_norm,
+                groups=self._groups(n_features),
             )
+        self._groups(n_features)  # only validates
         body, decoder = self._module_parts(n_features)
         return EncoderDecoder(body, self.n_components, decoder)
 
@@ -260,6 +262,27 @@ class BaseAutoencoder(
             dropout=self.dropout,
             batch_norm=self.batch_norm,
         )
+
+    def _groups(self, n_features: int) -> int:
+        """Validated ``groups`` (estimators without the parameter have one group)."""
+        groups = getattr(self, "groups", 1)
+        if groups == 1:
+            return 1
+        if self.architecture != "mlp":
+            raise ValueError(
+                f"groups={groups} needs architecture='mlp'; got "
+                f"architecture={self.architecture!r}."
+            )
+        widths = {"the number of columns": n_features, "n_components": self.n_components}
+        widths.update({f"hidden width {w}": w for w in self._hidden_sizes()})
+        uneven = [f"{name} ({w})" for name, w in widths.items() if w % groups]
+        if uneven:
+            raise ValueError(
+                f"groups={groups} splits every layer into equal blocks, but "
+                f"{', '.join(uneven)} {'is' if len(uneven) == 1 else 'are'} not a multiple "
+                f"of {groups}."
+            )
+        return groups
 
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = tuple(self.hidden_layer_sizes)

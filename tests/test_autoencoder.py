@@ -360,3 +360,68 @@ def test_failed_refit_keeps_the_previous_model(digits):
         ae.fit(bad)
     np.testing.assert_array_equal(ae.transform(X_test), before)
     assert ae.n_features_in_ == 64
+
+
+# -- groups: independent networks side by side ------------------------------------------
+
+
+def test_groups_train_independent_networks_side_by_side():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(256, 3)) @ rng.normal(size=(3, 6))
+    tiled = np.hstack([X, X[rng.permutation(len(X))]]).astype(np.float32)
+    ae = AutoencoderTransformer(
+        n_components=4,
+        hidden_layer_sizes=(16,),
+        groups=2,
+        batch_norm=True,
+        max_epochs=40,
+        batch_size=32,
+        random_state=0,
+    ).fit(tiled)
+    layers = [m for m in ae.net_.module_.modules() if hasattr(m, "groups")]
+    assert layers and all(m.groups == 2 for m in layers)
+    # Block 0 of the reconstruction depends on block 0 of the input alone.
+    changed = tiled.copy()
+    changed[:, 6:] += 3.0
+    np.testing.assert_array_equal(
+        ae.reconstruct(tiled)[:, :6], ae.reconstruct(changed)[:, :6]
+    )
+    assert not np.allclose(ae.reconstruct(tiled)[:, 6:], ae.reconstruct(changed)[:, 6:])
+    # ...and is a real autoencoder of that block: better than predicting the mean.
+    error = ((ae.reconstruct(tiled)[:, :6] - tiled[:, :6]) ** 2).mean()
+    assert error < tiled[:, :6].var(axis=0).mean()
+    assert ae.transform(tiled).shape == (256, 4)
+
+
+def test_grouped_layers_equal_separate_linear_layers():
+    from skae._modules import GroupedLinear
+
+    torch.manual_seed(0)
+    layer = GroupedLinear(6, 4, groups=2)
+    x = torch.randn(5, 6)
+    for g in range(2):
+        block = x[:, 3 * g : 3 * g + 3] @ layer.weight[g] + layer.bias[g]
+        torch.testing.assert_close(layer(x)[:, 2 * g : 2 * g + 2], block)
+
+
+@pytest.mark.parametrize(
+    "params, width, message",
+    [
+        (dict(groups=2, n_components=3), 6, r"n_components \(3\) is not a multiple of 2"),
+        (dict(groups=2, n_components=2), 5, r"number of columns \(5\) is not"),
+        (
+            dict(groups=2, n_components=2, hidden_layer_sizes=(7, 6)),
+            6,
+            r"hidden width 7 \(7\) is not",
+        ),
+        (
+            dict(groups=2, architecture="lstm", n_components=2),
+            6,
+            "groups=2 needs architecture='mlp'",
+        ),
+    ],
+)
+def test_groups_that_do_not_divide_the_layers_raise(params, width, message):
+    X = np.random.RandomState(0).normal(size=(40, width))
+    with pytest.raises(ValueError, match=message):
+        AutoencoderTransformer(max_epochs=1, **params).fit(X)
