@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _thresholds
-from ._anomaly_defaults import AUTO_MAD_K, default_estimator
+from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
 from ._base import state_restored_on_failure, to_float32
 from ._calibration import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
@@ -76,7 +76,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
       dominate. With ``"estimator"`` (the default for a
       :class:`~skae.VAETransformer`) it is minus the inner estimator's
       ``score_samples``: the negative evidence lower bound of a variational
-      autoencoder, a probabilistic score.
+      autoencoder, a probabilistic score. Either is averaged over the
+      ``n_estimators`` networks.
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
       robust units (from the scaled origin with another ``scaler``).
 
@@ -99,15 +100,22 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     estimator : skae autoencoder, default=None
         The (unfitted) autoencoder to train; it is cloned at fit. Any estimator
         with ``fit``, ``score_samples`` and ``reconstruct`` works, such as
-        :class:`~skae.AutoencoderTransformer`. ``None`` builds an
-        ``AutoencoderTransformer`` sized from the data by
-        ``skae._anomaly_defaults.default_estimator``: one hidden layer of
-        ``max(8, 2 * n_features)`` units, a code of ``max(2, n_features // 4)``
-        units, batch normalisation, and about 500 mini-batches of 128 rows
-        (``skae._anomaly_defaults`` holds every default in one place). Nested
-        parameters tune
-        in :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
+        :class:`~skae.AutoencoderTransformer`. ``None`` builds autoencoders
+        sized from the data by ``skae._anomaly_defaults.default_estimator``:
+        one hidden layer of ``max(8, 2 * n_features)`` units, a code of
+        ``max(2, n_features // 4)`` units, batch normalisation, and about 500
+        mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
+        default in one place). Nested parameters tune in
+        :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
+    n_estimators : "auto" or int, default="auto"
+        Number of networks whose (balanced) reconstruction errors are
+        averaged; they differ only in their random initial weights and batch
+        order, and averaging removes much of one network's seed-to-seed
+        variance. ``"auto"`` is 3 with ``estimator=None`` -- trained side by
+        side as one grouped network (``AutoencoderTransformer(groups=3)``), in
+        about the time of one -- and 1 with a given estimator, which is cloned
+        and fitted once per member (so ``n_estimators`` times as long).
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
         the training rows. ``"auto"`` flags rows whose anomaly score
@@ -137,18 +145,26 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     Attributes
     ----------
+    estimators_ : list of estimators
+        The fitted inner autoencoders, trained on the scaled rows: one per
+        member for a given estimator, or the one grouped network of the
+        default ensemble, whose input is the scaled rows repeated
+        ``n_members_`` times side by side.
     estimator_ : estimator
-        The fitted inner autoencoder (trained on scaled rows).
+        ``estimators_[0]``.
+    n_members_ : int
+        Number of networks averaged (the resolved ``n_estimators``).
     scaler_ : transformer or None
         The fitted column scaler.
     offset_ : float
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows.
-    feature_error_scale_ : ndarray of shape (n_features,) or None
-        Each feature's mean squared reconstruction error over the training
-        rows (floored at 1/1000 of their average), which balanced errors divide
-        by; None when the reconstruction part is the inner estimator's score.
+    feature_error_scale_ : ndarray of shape (n_members_, n_features) or None
+        Each member's mean squared reconstruction error of each feature over
+        the training rows (floored at 1/1000 of their average), which balanced
+        errors divide by; None when the reconstruction part is the inner
+        estimator's score.
     reconstruction_scale_, distance_scale_ : dict
         The training rows' reference values that turn the reconstruction part
         and the distance part of the score into normal scores (see
@@ -190,6 +206,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
+        "n_estimators": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "scaler": [
             StrOptions({"robust", "standard", "minmax"}),
             HasMethods(["fit", "transform"]),
@@ -206,6 +223,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         estimator=None,
         *,
         contamination="auto",
+        n_estimators="auto",
         scaler="robust",
         clip=5.0,
         distance_weight=1 / 3,
@@ -214,6 +232,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     ):
         self.estimator = estimator
         self.contamination = contamination
+        self.n_estimators = n_estimators
         self.scaler = scaler
         self.clip = clip
         self.distance_weight = distance_weight
@@ -249,12 +268,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         X = X.astype(np.float64, copy=False)
         self.scaler_ = self._fit_scaler(X)
         Z = self._scale(X)
-        estimator = self._make_estimator(*Z.shape)
-        self.estimator_ = estimator.fit(Z)
+        self._fit_members(Z)
         self.feature_error_scale_ = None
         if self._balanced_errors():
-            mean_errors = self._squared_errors(Z).mean(axis=0)
-            floor = mean_errors.mean() / _MAX_FEATURE_WEIGHT
+            mean_errors = self._member_squared_errors(Z).mean(axis=1)
+            floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
         # Put both parts of the score on the scale of the training rows.
         self.reconstruction_scale_ = fit_normal_scale(self._reconstruction_part(Z))
@@ -278,21 +296,49 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             return MinMaxScaler().fit(X)
         return clone(self.scaler).fit(X)
 
-    def _make_estimator(self, n_samples: int, n_features: int):
+    def _fit_members(self, Z: np.ndarray) -> None:
+        """Train the ``n_members_`` networks and set ``estimators_``."""
+        n_samples, n_features = Z.shape
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
         if self.estimator is None:
-            seed_or_none = None if self.random_state is None else seed
-            return default_estimator(n_samples, n_features, random_state=seed_or_none)
-        estimator = clone(self.estimator)
-        params = estimator.get_params(deep=False)
-        if (
-            self.random_state is not None
-            and "random_state" in params
-            and params["random_state"] is None
-        ):
-            estimator.set_params(random_state=seed)
-        return estimator
+            members = DEFAULT_MEMBERS if self.n_estimators == "auto" else self.n_estimators
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            network = default_estimator(
+                n_samples,
+                n_features,
+                random_state=None if self.random_state is None else seed,
+                n_members=members,
+            )
+            # One grouped network, member g reading column block g. Each block
+            # holds the rows in its own order, so that the members see different
+            # mini-batches as well as different initial weights.
+            blocks = [Z] + [Z[rng.permutation(n_samples)] for _ in range(members - 1)]
+            self.estimators_ = [network.fit(np.hstack(blocks))]
+        else:
+            members = 1 if self.n_estimators == "auto" else self.n_estimators
+            self.estimators_ = []
+            for _ in range(members):
+                estimator = clone(self.estimator)
+                seed = int(rng.randint(np.iinfo(np.int32).max))
+                params = estimator.get_params(deep=False)
+                if "random_state" in params:
+                    own = params["random_state"]
+                    if own is None and self.random_state is not None:
+                        estimator.set_params(random_state=seed)
+                    elif members > 1:
+                        # Members must differ: derive a seed per member.
+                        base = own if isinstance(own, Integral) else seed
+                        estimator.set_params(random_state=(base + len(self.estimators_)))
+                self.estimators_.append(estimator.fit(Z))
+        self.n_members_ = members
+        self.estimator_ = self.estimators_[0]
+
+    def _member_reconstructions(self, Z: np.ndarray) -> list[np.ndarray]:
+        """Each member's reconstruction of the scaled rows ``Z``."""
+        if len(self.estimators_) == self.n_members_:  # one network per member
+            return [np.asarray(e.reconstruct(Z)) for e in self.estimators_]
+        grouped = np.asarray(self.estimator_.reconstruct(np.tile(Z, self.n_members_)))
+        return np.split(grouped, self.n_members_, axis=1)
 
     # -- scoring ------------------------------------------------------------------
     def _scale(self, X: np.ndarray) -> np.ndarray:
@@ -322,7 +368,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """Anomaly score from the inner model (higher = worse reconstructed)."""
         if self.feature_error_scale_ is not None:
             return self._feature_errors(Z).sum(axis=1)
-        return -np.asarray(self.estimator_.score_samples(Z), dtype=np.float64)
+        if len(self.estimators_) < self.n_members_:
+            # The grouped default network's score: minus the mean squared
+            # error over every member's block.
+            Z = np.tile(Z, self.n_members_)
+        scores = [e.score_samples(Z) for e in self.estimators_]
+        return -np.mean(scores, axis=0, dtype=np.float64)
 
     @staticmethod
     def _distance_part(Z: np.ndarray) -> np.ndarray:
@@ -342,17 +393,23 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         # median + k * MAD rule behaves as on reconstruction errors.
         return -np.exp(np.minimum(combined, _MAX_LOG_SCORE))
 
-    def _squared_errors(self, Z: np.ndarray) -> np.ndarray:
-        """Squared reconstruction error of every cell, in scaled units."""
-        reconstruction = np.asarray(self.estimator_.reconstruct(Z), dtype=np.float64)
-        return (Z.astype(np.float64) - reconstruction) ** 2
+    def _member_squared_errors(self, Z: np.ndarray) -> np.ndarray:
+        """Squared error of every cell for every member, in scaled units.
+
+        Returns an array of shape ``(n_members_, n_samples, n_features)``.
+        """
+        Z64 = Z.astype(np.float64)
+        return np.stack(
+            [(Z64 - r.astype(np.float64)) ** 2 for r in self._member_reconstructions(Z)]
+        )
 
     def _feature_errors(self, Z: np.ndarray) -> np.ndarray:
-        """Each feature's share of the row's (balanced) mean squared error."""
-        errors = self._squared_errors(Z)
+        """Each feature's share of the row's (balanced) mean squared error,
+        averaged over the members."""
+        errors = self._member_squared_errors(Z)
         if self.feature_error_scale_ is not None:
-            errors /= self.feature_error_scale_
-        return errors / Z.shape[1]
+            errors /= self.feature_error_scale_[:, None, :]
+        return errors.mean(axis=0) / Z.shape[1]
 
     def score_samples(self, X):
         """Normality score of each row (higher means more normal).

@@ -14,12 +14,15 @@ at the median maps to about 0, one beyond 99% of the training rows to about
 Stouffer's method of combining evidence.
 
 Beyond the largest training value an empirical p-value cannot fall further:
-``n`` training rows cannot attest to a p-value below about ``1 / n``, so the
-normal score is capped there. So that rows beyond it do not all tie, it still
-grows slowly with ``x`` -- by ``TAIL_SLOPE`` per robust standard deviation of
-the training values (on a log scale for non-negative scores) -- which orders
-them without letting one part of a combined score swamp the others (measured
-on the ADBench tables: a slope of 1 lowered the mean ROC-AUC by 0.004).
+``n`` training rows cannot attest to a p-value below about ``1 / n``. There the
+normal score keeps growing, but slowly -- by ``TAIL_SLOPE`` per robust
+standard deviation of the training values (on a log scale for non-negative
+scores) -- so that a row far beyond every training row still outranks one
+just inside their range, without one part of a combined score swamping the
+other. Measured on the ADBench tables (plain-PyTorch prototype, seeds 0-5):
+mean ROC-AUC 0.7239 with a slope of 0.001, 0.7225 with 0.1 and 0.7198 with 1;
+but with 0.001 a row whose reconstruction error was 18 times the largest
+training error ranked below a row inside the training range, so 0.1 it is.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from scipy.special import ndtri
 MAX_REFERENCE_VALUES = 10_000
 #: Growth of the normal score per robust standard deviation beyond the largest
 #: training value (see the module docstring).
-TAIL_SLOPE = 1e-3
+TAIL_SLOPE = 0.1
 
 
 def fit_normal_scale(values: np.ndarray) -> dict:

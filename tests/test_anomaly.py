@@ -10,6 +10,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import QuantileTransformer
 
+import skae
 from skae import (
     AnomalyDetector,
     AutoencoderTransformer,
@@ -157,9 +158,39 @@ def test_default_estimator_is_sized_from_the_data():
     detector = AnomalyDetector(random_state=0).fit(np.hstack([X, X, X, X]))
     inner = detector.estimator_
     assert isinstance(inner, AutoencoderTransformer)
-    assert inner.n_components == 6  # a quarter of the 24 columns
-    assert tuple(inner.hidden_layer_sizes) == (48,)
+    # Three members side by side, each with a code of a quarter of the 24
+    # columns and a hidden layer twice as wide as them.
+    assert detector.n_members_ == 3 and len(detector.estimators_) == 1
+    assert inner.groups == 3
+    assert inner.n_components == 3 * 6
+    assert tuple(inner.hidden_layer_sizes) == (3 * 48,)
     assert detector.estimator is None
+
+
+def test_default_ensemble_members_differ_and_are_averaged(data):
+    detector = AnomalyDetector(random_state=0).fit(data)
+    members = detector._member_squared_errors(data[:50].astype(np.float32))
+    assert members.shape == (3, 50, data.shape[1])
+    assert not np.allclose(members[0], members[1])
+    # Each member's errors are balanced by its own training means, then averaged.
+    scaled = detector._scale(data)
+    balanced = (
+        detector._member_squared_errors(scaled) / detector.feature_error_scale_[:, None]
+    )
+    np.testing.assert_allclose(
+        detector.reconstruction_error(data), balanced.mean(axis=(0, 2)), rtol=1e-6
+    )
+    single = AnomalyDetector(n_estimators=1, random_state=0).fit(data)
+    assert single.n_members_ == 1 and single.estimator_.groups == 1
+
+
+def test_given_estimator_with_several_members_trains_differently_seeded_clones(data):
+    detector = AnomalyDetector(tiny(random_state=5, max_epochs=3), n_estimators=2).fit(data)
+    assert detector.n_members_ == 2 and len(detector.estimators_) == 2
+    assert [e.random_state for e in detector.estimators_] == [5, 6]
+    scaled = detector._scale(data)
+    errors = [e.reconstruction_error(scaled) for e in detector.estimators_]
+    assert not np.allclose(errors[0], errors[1])
 
 
 def test_given_estimator_is_cloned_and_seeded(data):
@@ -422,7 +453,7 @@ def test_auto_score_uses_a_vaes_elbo_and_balanced_errors_otherwise(data):
         DenoisingAutoencoder(n_components=2, hidden_layer_sizes=(8,), max_epochs=3),
         distance_weight=0,
     ).fit(data)
-    assert denoiser.feature_error_scale_.shape == (data.shape[1],)
+    assert denoiser.feature_error_scale_.shape == (1, data.shape[1])
     np.testing.assert_allclose(
         denoiser.score_samples(data), -denoiser.reconstruction_error(data), rtol=1e-6
     )
@@ -454,3 +485,17 @@ def test_bad_input_raises_clear_errors(fitted, data):
         AnomalyDetector().explain(data)
     with pytest.raises(NotFittedError):
         AnomalyDetector().set_threshold_from_mad()
+
+
+@pytest.mark.parametrize("n_estimators", ["auto", 2])
+def test_ensembles_round_trip_through_save_and_load(data, tmp_path, n_estimators):
+    estimator = None if n_estimators == "auto" else tiny(max_epochs=2)
+    detector = AnomalyDetector(estimator, n_estimators=n_estimators, random_state=0)
+    detector.fit(data)
+    path = tmp_path / "detector.safetensors"
+    detector.save(path)
+    loaded = skae.load(path)
+    assert loaded.n_members_ == detector.n_members_
+    assert len(loaded.estimators_) == len(detector.estimators_)
+    np.testing.assert_array_equal(loaded.score_samples(data), detector.score_samples(data))
+    np.testing.assert_array_equal(loaded.explain(data[:5]), detector.explain(data[:5]))
