@@ -68,8 +68,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         reconstructed from it alone (every layer is block-diagonal). The
         number of columns, ``n_components`` and each hidden width are totals
         and must be multiples of ``groups``. The blocks run in one batched
-        matrix product, so several small networks train in about the time of
-        one; :class:`~skae.AnomalyDetector` trains its default ensemble this
+        matrix product, so several small networks train much faster than one
+        after the other; :class:`~skae.AnomalyDetector` trains its default ensemble this
         way, on the scaled rows repeated once per member.
     activity_l1 : float, default=0.0
         L1 penalty on the code, ``activity_l1 * mean_i sum_j |z_ij|``, added to
@@ -81,7 +81,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         one. The architecture parameters above are then ignored.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training.
+        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
+        fused kernel on CPU and CUDA (torch 2.4 or later).
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0

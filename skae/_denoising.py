@@ -84,7 +84,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
         one. The architecture parameters above are then ignored.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training.
+        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
+        fused kernel on CPU and CUDA (torch 2.4 or later).
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0

@@ -92,7 +92,8 @@ class VAETransformer(BaseAutoencoder):
         parameters above are then ignored.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training.
+        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
+        fused kernel on CPU and CUDA (torch 2.4 or later).
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0
