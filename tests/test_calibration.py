@@ -68,3 +68,13 @@ def test_large_training_sets_keep_a_bounded_reference():
     assert scale["reference"].shape == (MAX_REFERENCE_VALUES,)
     z = normal_scores(values, scale)
     assert z.std() == pytest.approx(1.0, abs=0.02)
+
+
+def test_nearly_tied_training_scores_do_not_blow_up_the_tail():
+    tied = np.full(200, 0.5) + np.random.RandomState(5).normal(scale=1e-12, size=200)
+    scale = fit_normal_scale(tied)
+    z = normal_scores(np.array([1.0, 10.0]), scale)
+    top = norm.isf(1.5 / 201)
+    # log(10 / 0.5) = 3 at most in units of MIN_LOG_TAIL_UNIT (0.1): 30 * TAIL_SLOPE
+    assert z[1] - top <= TAIL_SLOPE * np.log(20.0) / 0.1 + 1e-6
+    assert z[1] > z[0] > top
