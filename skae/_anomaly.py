@@ -271,14 +271,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Z = self._scale(X)
         self._fit_members(Z)
         self.feature_error_scale_ = None
+        errors = None  # the training rows' errors, computed once
         if self._balanced_errors():
-            mean_errors = self._member_squared_errors(Z).mean(axis=1)
+            errors = self._member_squared_errors(Z)
+            mean_errors = errors.mean(axis=1)
             floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
+        reconstruction = self._reconstruction_part(Z, errors)
+        distance = self._distance_part(Z)
         # Put both parts of the score on the scale of the training rows.
-        self.reconstruction_scale_ = fit_normal_scale(self._reconstruction_part(Z))
-        self.distance_scale_ = fit_normal_scale(self._distance_part(Z))
-        self.train_scores_ = self._score_scaled(Z)
+        self.reconstruction_scale_ = fit_normal_scale(reconstruction)
+        self.distance_scale_ = fit_normal_scale(distance)
+        self.train_scores_ = self._combine(reconstruction, distance)
         if self.contamination == "auto":
             self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
         else:
@@ -365,10 +369,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             return not isinstance(self.estimator_, VAETransformer)
         return self.reconstruction_score == "balanced"
 
-    def _reconstruction_part(self, Z: np.ndarray) -> np.ndarray:
-        """Anomaly score from the inner model (higher = worse reconstructed)."""
+    def _reconstruction_part(self, Z: np.ndarray, errors=None) -> np.ndarray:
+        """Anomaly score from the inner model (higher = worse reconstructed).
+
+        ``errors``: the members' squared errors of ``Z`` if already computed.
+        """
         if self.feature_error_scale_ is not None:
-            return self._feature_errors(Z).sum(axis=1)
+            return self._feature_errors(Z, errors).sum(axis=1)
         if len(self.estimators_) < self.n_members_:
             # The grouped default network's score: minus the mean squared
             # error over every member's block.
@@ -382,14 +389,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return np.mean(np.square(Z, dtype=np.float64), axis=1)
 
     def _score_scaled(self, Z: np.ndarray) -> np.ndarray:
-        reconstruction = self._reconstruction_part(Z)
+        distance = None if self.distance_weight == 0 else self._distance_part(Z)
+        return self._combine(self._reconstruction_part(Z), distance)
+
+    def _combine(self, reconstruction: np.ndarray, distance) -> np.ndarray:
+        """``score_samples`` from the two parts of the anomaly score."""
         weight = self.distance_weight
         if weight == 0:
             return -reconstruction
         # Stouffer's method: a weighted sum of the two parts' normal scores.
         combined = (1 - weight) * normal_scores(
             reconstruction, self.reconstruction_scale_
-        ) + weight * normal_scores(self._distance_part(Z), self.distance_scale_)
+        ) + weight * normal_scores(distance, self.distance_scale_)
         # Exponentiated: an error-like, right-skewed positive score, on which the
         # median + k * MAD rule behaves as on reconstruction errors.
         return -np.exp(np.minimum(combined, _MAX_LOG_SCORE))
@@ -404,12 +415,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             [(Z64 - r.astype(np.float64)) ** 2 for r in self._member_reconstructions(Z)]
         )
 
-    def _feature_errors(self, Z: np.ndarray) -> np.ndarray:
+    def _feature_errors(self, Z: np.ndarray, errors=None) -> np.ndarray:
         """Each feature's share of the row's (balanced) mean squared error,
         averaged over the members."""
-        errors = self._member_squared_errors(Z)
+        if errors is None:
+            errors = self._member_squared_errors(Z)
         if self.feature_error_scale_ is not None:
-            errors /= self.feature_error_scale_[:, None, :]
+            errors = errors / self.feature_error_scale_[:, None, :]
         return errors.mean(axis=0) / Z.shape[1]
 
     def score_samples(self, X):
