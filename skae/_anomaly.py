@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from . import _thresholds
+from . import _tabular, _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
 from ._base import state_restored_on_failure, to_float32
 from ._calibration import fit_normal_scale, normal_scores
@@ -36,10 +36,13 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
     constant column is scaled by 1. No column divides by zero.
     """
     scaler = RobustScaler().fit(X)
-    q25, q75 = np.percentile(X, [25, 75], axis=0)
+    missing = np.isnan(X).any()  # missing cells (NaN) are left out
+    q25, q75 = (np.nanpercentile if missing else np.percentile)(X, [25, 75], axis=0)
     flat = (q75 - q25) < _FLAT
     if flat.any():
-        spread = np.abs(X[:, flat] - scaler.center_[flat]).max(axis=0)
+        spread = (np.nanmax if missing else np.max)(
+            np.abs(X[:, flat] - scaler.center_[flat]), axis=0
+        )
         scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
     return scaler
 
@@ -240,6 +243,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.reconstruction_score = reconstruction_score
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing cells are left out of the error
+        return tags
+
     # -- fitting ------------------------------------------------------------------
     @_fit_context(
         # The inner estimator's parameters are validated by its own fit.
@@ -265,16 +273,16 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> None:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = X.astype(np.float64, copy=False)
-        self.scaler_ = self._fit_scaler(X)
+        # Numeric arrays as before; categorical columns one-hot encoded; NaN kept.
+        X = _tabular.validate(self, X, reset=True)
+        self.scaler_ = _tabular.pass_categories_through(self._fit_scaler(X), self.table_)
         Z = self._scale(X)
         self._fit_members(Z)
         self.feature_error_scale_ = None
         errors = None  # the training rows' errors, computed once
         if self._balanced_errors():
             errors = self._member_squared_errors(Z)
-            mean_errors = errors.mean(axis=1)
+            mean_errors = np.nanmean(errors, axis=1)  # over the observed cells
             floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
         reconstruction = self._reconstruction_part(Z, errors)
@@ -303,6 +311,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _fit_members(self, Z: np.ndarray) -> None:
         """Train the ``n_members_`` networks and set ``estimators_``."""
+        Z = self._network_input(Z)
         n_samples, n_features = Z.shape
         rng = check_random_state(self.random_state)
         if self.estimator is None:
@@ -340,6 +349,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _member_reconstructions(self, Z: np.ndarray) -> list[np.ndarray]:
         """Each member's reconstruction of the scaled rows ``Z``."""
+        Z = self._network_input(Z)
         if len(self.estimators_) == self.n_members_:  # one network per member
             return [np.asarray(e.reconstruct(Z)) for e in self.estimators_]
         grouped = np.asarray(self.estimator_.reconstruct(np.tile(Z, self.n_members_)))
@@ -358,8 +368,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _scaled_input(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._scale(X.astype(np.float64, copy=False))
+        return self._scale(_tabular.validate(self, X, reset=False))
+
+    def _network_input(self, Z: np.ndarray) -> np.ndarray:
+        """``Z`` with its missing cells (NaN) filled: the network never sees NaN.
+
+        The fill is the training median of the column in scaled units (0 for
+        the centred one-hot columns of a categorical column).
+        """
+        missing = np.isnan(Z)
+        if not missing.any():
+            return Z
+        table = getattr(self, "table_", None)  # None: saved before skae had it
+        fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
+        return np.where(missing, fill, Z).astype(np.float32)
 
     def _balanced_errors(self) -> bool:
         if self.reconstruction_score == "auto":
@@ -376,6 +398,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """
         if self.feature_error_scale_ is not None:
             return self._feature_errors(Z, errors).sum(axis=1)
+        Z = self._network_input(Z)
         if len(self.estimators_) < self.n_members_:
             # The grouped default network's score: minus the mean squared
             # error over every member's block.
@@ -385,8 +408,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     @staticmethod
     def _distance_part(Z: np.ndarray) -> np.ndarray:
-        """Mean squared scaled value: how far the row is from the column medians."""
-        return np.mean(np.square(Z, dtype=np.float64), axis=1)
+        """Mean squared scaled value: how far the row is from the column medians.
+
+        A missing cell (NaN) counts as lying at the median.
+        """
+        return np.nansum(np.square(Z, dtype=np.float64), axis=1) / Z.shape[1]
 
     def _score_scaled(self, Z: np.ndarray) -> np.ndarray:
         distance = None if self.distance_weight == 0 else self._distance_part(Z)
@@ -408,11 +434,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _member_squared_errors(self, Z: np.ndarray) -> np.ndarray:
         """Squared error of every cell for every member, in scaled units.
 
-        Returns an array of shape ``(n_members_, n_samples, n_features)``.
+        Returns an array of shape ``(n_members_, n_samples, n_features)``, one
+        error per original column (a categorical column's is a cross-entropy,
+        see ``skae._tabular``), NaN where the cell is missing.
         """
         Z64 = Z.astype(np.float64)
         return np.stack(
-            [(Z64 - r.astype(np.float64)) ** 2 for r in self._member_reconstructions(Z)]
+            [
+                _tabular.column_errors(
+                    getattr(self, "table_", None), Z64, r.astype(np.float64)
+                )
+                for r in self._member_reconstructions(Z)
+            ]
         )
 
     def _feature_errors(self, Z: np.ndarray, errors=None) -> np.ndarray:
@@ -422,7 +455,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             errors = self._member_squared_errors(Z)
         if self.feature_error_scale_ is not None:
             errors = errors / self.feature_error_scale_[:, None, :]
-        return errors.mean(axis=0) / Z.shape[1]
+        # Missing cells (NaN) add nothing to the row's error.
+        return np.nan_to_num(errors.mean(axis=0) / errors.shape[-1], nan=0.0)
 
     def score_samples(self, X):
         """Normality score of each row (higher means more normal).
