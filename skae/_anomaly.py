@@ -93,6 +93,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
 
+    **Mixed-type tables and missing cells.** A DataFrame may hold
+    categorical columns (pandas ``category``, ``object``/string and ``bool``)
+    besides numeric ones, and any input may have missing cells (NaN, ``None``,
+    ``pd.NA``); no preprocessing is needed. Categories are one-hot encoded
+    inside the detector (the scaler leaves those columns alone); a category
+    not seen at fit scores as unusual, never as an error. Missing cells are
+    filled with the column's median for the network and left out of the
+    errors, so a missing cell is not an anomaly by itself. :meth:`explain`
+    gives one column per original column, a categorical column's error being
+    a cross-entropy. ``skae._tabular`` has the details.
+
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
     methods (a share of training rows, a robust median + k MAD rule, a false
@@ -160,6 +171,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Number of networks averaged (the resolved ``n_estimators``).
     scaler_ : transformer or None
         The fitted column scaler.
+    table_ : dict
+        How the columns are read: ``table_["kinds"]`` ("numeric" or
+        "categorical" per column), ``table_["categories"]`` (the categories
+        seen at fit, as text), their training ``"shares"``, the numeric
+        columns' training ``"medians"`` (the fill for missing cells) and the
+        probability ``"floor"`` of an unseen category.
     offset_ : float
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
@@ -258,8 +275,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training rows, without labels; they may contain some anomalies.
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training rows, without labels; they may contain some anomalies,
+            categorical columns (a DataFrame's) and missing cells.
         y : Ignored
             Not used, present for API consistency by convention.
 

@@ -1,7 +1,11 @@
 """Command line: ``python -m skae`` / ``skae``.
 
 ``skae demo`` runs a short end-to-end demonstration on bundled data;
-``skae detect`` trains an anomaly detector on one CSV and scores another.
+``skae detect`` trains an anomaly detector on one CSV and scores another:
+numeric and categorical columns and missing cells are accepted; identifier
+columns (``--id-column``, or any that looks like one, with a warning) are
+carried to the output instead of used as features; the separator is sniffed
+(or ``--sep``) and header-less files need ``--no-header``.
 Errors the user can fix (missing files, bad columns, bad options) end the
 program with exit status 2 and a one-line message on stderr, no traceback.
 """
