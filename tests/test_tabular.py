@@ -160,12 +160,16 @@ def test_explain_has_one_column_per_original_column_and_sums_to_error(fitted, tr
         errors.sum(axis=1), fitted.reconstruction_error(train.iloc[:50]), rtol=1e-6
     )
     assert np.isfinite(errors.to_numpy()).all()
-    # Balanced errors: each column averages about 1 / n_columns over its observed
-    # training cells (missing cells add nothing).
+    # Balanced errors: each column averages its weight over its observed training
+    # cells (missing cells add nothing): its share of the encoded width, 3 for the
+    # cities, 3 for the tiers, 2 for the bool, 1 for each number.
     all_errors = fitted.explain(train)
     observed = train.notna().to_numpy()
     mean_observed = all_errors.to_numpy().sum(axis=0) / observed.sum(axis=0)
-    np.testing.assert_allclose(mean_observed, 1 / 5, rtol=0.05)
+    np.testing.assert_allclose(mean_observed, np.array([3, 3, 1, 1, 2]) / 10, rtol=0.05)
+    np.testing.assert_allclose(
+        _tabular.column_weights(fitted.table_, 5), np.array([3, 3, 1, 1, 2]) / 10
+    )
 
 
 def test_missing_cells_add_no_error_and_are_not_anomalies(fitted, train):
