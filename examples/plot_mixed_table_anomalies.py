@@ -141,11 +141,11 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# One row of each kind
-# --------------------
+# The most anomalous row of each kind
+# -----------------------------------
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
 for ax, which in zip(axes, ["category pair", "number", "unseen category"], strict=True):
-    row = test[kind == which].iloc[[0]]
+    row = test.iloc[[np.flatnonzero(kind == which)[np.argmin(scores[kind == which])]]]
     plot_feature_errors(detector, row, ax=ax)
     ax.set_title(which)
 fig.tight_layout()
