@@ -13,6 +13,7 @@ program with exit status 2 and a one-line message on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -380,7 +381,7 @@ def _select_columns(train, score, args: argparse.Namespace):
                 where = "ignored"
             _warn(
                 f"column {name!r} looks like an identifier ({reason}): {where}, not used "
-                f"as a feature (pass --keep {name} to use it as a feature)"
+                f"as a feature (pass --keep {shlex.quote(name)} to use it as a feature)"
             )
             continue
         features.append(name)
@@ -412,8 +413,11 @@ def run_detect(args: argparse.Namespace) -> int:
             parts.append(f"missing from {args.score!r}: {_names(absent)}")
         if extra:
             parts.append(f"not in {args.train!r}: {_names(extra)}")
+        hint = ""
+        if not set(features) & set(score.columns) and any(map(_is_number, score.columns)):
+            hint = f" (does {args.score!r} lack a header line? then pass --no-header)"
         raise CLIError(
-            "the two files must have the same feature columns; " + "; ".join(parts)
+            "the two files must have the same feature columns; " + "; ".join(parts) + hint
         )
     output = Path(args.output)
     if not output.parent.is_dir():

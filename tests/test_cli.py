@@ -203,6 +203,17 @@ def test_detect_header_less_file_is_a_clear_error(tables, tmp_path, capsys):
     assert "looks like data, not a header" in err and "--no-header" in err
 
 
+def test_detect_header_less_score_file_gets_a_hint(tables, tmp_path, capsys):
+    train, score = tables
+    frame = pd.read_csv(score).assign(kind="x")
+    headless = tmp_path / "headless.csv"
+    frame.to_csv(headless, index=False, header=False)
+    assert detect(train, headless, tmp_path / "out.csv") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "lack a header line? then pass --no-header" in err
+
+
 def test_detect_wrong_separator_is_a_clear_error(tables, tmp_path, capsys):
     train, score = tables
     semicolons = tmp_path / "semi.csv"
@@ -290,6 +301,7 @@ def test_detect_warns_about_identifier_columns_and_does_not_use_them(
     assert detect(paths["train"], paths["score"], out) == 0
     err = capsys.readouterr().err
     assert "column 'Unnamed: 0' looks like an identifier (pandas' unnamed index" in err
+    assert "--keep 'Unnamed: 0'" in err  # quoted for the shell
     assert "column 'customer_id' looks like an identifier (integers, every value" in err
     assert "--keep customer_id" in err
     result = pd.read_csv(out)
