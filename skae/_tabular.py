@@ -192,7 +192,25 @@ def _fit_numeric(estimator, X: np.ndarray) -> dict:
     }
 
 
+def _check_column_dtypes(frame: pd.DataFrame) -> None:
+    """Refuse columns that are neither numbers nor categories (dates, durations...)."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if (
+            pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
+            or pd.api.types.is_complex_dtype(dtype)
+        ):
+            raise ValueError(
+                f"Column {str(name)!r} has dtype {dtype}, which skae does not read: "
+                "columns must be numeric or categorical (category, object/string, "
+                "bool). Convert it first, e.g. a date to a number of days."
+            )
+
+
 def _fit_mixed(frame: pd.DataFrame) -> dict:
+    _check_column_dtypes(frame)
     n_rows = frame.shape[0]
     names = [str(c) for c in frame.columns]
     kinds, categories, shares, medians = [], [], [], []

@@ -69,8 +69,8 @@ class InterruptBeforeTraining(Callback):
 
 # -- a failed fit leaves a fitted model as it was --------------------------------------
 FAILURES = {
-    # at validation, before any training
-    "nan_input": (dict(), np.where(X > 0.9, np.nan, X), ValueError, "NaN"),
+    # at validation, before any training (infinity: NaN is a missing cell for some)
+    "inf_input": (dict(), np.where(X > 0.9, np.inf, X), ValueError, "[Ii]nf"),
     # during training: loss becomes inf/NaN
     "divergence": (
         dict(optimizer="sgd", lr=1e6),

@@ -258,6 +258,10 @@ def test_all_missing_column_is_a_clear_error_and_fit_leaves_detector_unchanged(t
     [
         (lambda t: t.assign(code=[f"id{i}" for i in range(len(t))]), "identifier or free"),
         (lambda t: t.assign(amount=np.inf), "'amount' contains infinity"),
+        (
+            lambda t: t.assign(when=pd.date_range("2026-01-01", periods=len(t))),
+            r"'when' has dtype datetime64.*Convert it first",
+        ),
     ],
 )
 def test_bad_tables_raise_clear_errors(train, change, match):
