@@ -377,10 +377,13 @@ class DenoisingNet(AutoencoderNet):
         self.noise_level = noise_level
         self.clip = clip
 
-    def train_step_single(self, batch, **fit_params):
+    def train_step(self, batch, **fit_params):
+        # Corrupt once per optimizer step, in train_step rather than
+        # train_step_single: engines layered over this one (Accelerate's mixin)
+        # replace train_step_single but keep calling this hook.
         X_clean, y_clean = batch
         X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.clip)
-        return super().train_step_single((X_noisy, y_clean), **fit_params)
+        return super().train_step((X_noisy, y_clean), **fit_params)
 
 
 # -- variational ------------------------------------------------------------------------
