@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._architectures import VariationalAutoencoder
+from ._architectures import CalibratedGaussian, Standardizer, VariationalAutoencoder
 from ._base import BaseAutoencoder
 from ._nets import VAENet
 
@@ -242,6 +242,12 @@ class VAETransformer(BaseAutoencoder):
         self.verbose = verbose
 
     def _build_module(self, n_features: int) -> nn.Module:
+        module = self._build_network(n_features)
+        if self.loss == "mse" and getattr(module, "decoder_noise", None) is None:
+            module.decoder_noise = CalibratedGaussian()
+        return module
+
+    def _build_network(self, n_features: int) -> nn.Module:
         if self.module is not None:
             module = super()._build_module(n_features)
             missing = [
@@ -257,7 +263,13 @@ class VAETransformer(BaseAutoencoder):
                 )
             return module
         body, decoder = self._module_parts(n_features)
-        return VariationalAutoencoder(body, self.n_components, decoder)
+        return VariationalAutoencoder(
+            body,
+            self.n_components,
+            decoder,
+            Standardizer(n_features),
+            rescale_output=self._output_activation() == "identity",
+        )
 
     def _net_params(self) -> dict:
         return {**super()._net_params(), "beta": float(self.beta)}
@@ -281,7 +293,8 @@ class VAETransformer(BaseAutoencoder):
             The per-row ELBO (float64).
         """
         _, X32 = self._validate_input(X)
-        return self.net_.map_batches(X32, self.net_.score_rows).astype(np.float64)
+        score_rows = self._in_loss_range(self.net_.score_rows)
+        return self.net_.map_batches(X32, score_rows).astype(np.float64)
 
     def score(self, X, y=None) -> float:
         """Mean ELBO of the rows of ``X`` (larger is better).
