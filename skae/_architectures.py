@@ -33,6 +33,13 @@ ARCHITECTURES = ("mlp", "conv", "lstm")
 # badly scaled columns.
 LOGVAR_BOUNDS = (-10.0, 10.0)
 
+# Absolute floor of a calibrated decoder variance (float32 keeps 1/x finite).
+_TINY_VARIANCE = 1e-12
+_LOG_2PI = math.log(2 * math.pi)
+
+# A column whose spread is below this, relative to its magnitude, is constant.
+_FLAT_SPREAD = 10 * float(torch.finfo(torch.float32).eps)
+
 
 # -- MLP --------------------------------------------------------------------------------
 class MLPBody(nn.Module):
@@ -402,13 +409,14 @@ class Standardizer(nn.Module):
     @torch.no_grad()
     def set_from(self, x: torch.Tensor) -> None:
         """Take the centre and scale from rows ``x`` (the training data)."""
-        x = x.to(self.center.device, torch.float64)
-        center = x.nan_to_num(0.0).mean(dim=0) if len(x) else torch.zeros_like(self.center)
-        spread = x.std(dim=0, unbiased=False).nan_to_num(0.0) if len(x) > 1 else None
-        scale = torch.ones_like(self.scale, dtype=torch.float64)
-        if spread is not None:
-            flat = spread <= 1e-6 * (spread.max() + 1e-30)
-            scale = torch.where(flat, scale, spread)
+        # In float64 on the CPU (where every device's buffers can be copied from).
+        # Missing values (NaN) are left out; a column of them gets 0 and 1.
+        x = x.to("cpu", torch.float64)
+        center = torch.nanmean(x, dim=0).nan_to_num(0.0)
+        spread = torch.nanmean((x - center) ** 2, dim=0).sqrt().nan_to_num(0.0)
+        # No spread, or none float32 can resolve at the column's magnitude.
+        flat = spread <= _FLAT_SPREAD * center.abs().clamp(min=1.0)
+        scale = torch.where(flat, torch.ones_like(spread), spread)
         self.center.copy_(center)
         self.scale.copy_(scale)
         self.is_set.fill_(1)
@@ -418,11 +426,6 @@ class Standardizer(nn.Module):
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.scale + self.center
-
-
-# Absolute floor of a calibrated variance (float32 keeps 1/x finite far beyond).
-_TINY_VARIANCE = 1e-12
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class VariationalAutoencoder(nn.Module):
