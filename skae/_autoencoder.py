@@ -26,11 +26,11 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Width of the code (the bottleneck).
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Widths of the encoder's hidden layers, outermost first; the decoder uses
-        them in reverse. ``()`` gives an encoder with no hidden layer. For
-        ``architecture="conv"`` the channels of each convolution block, for
-        ``"lstm"`` the units of each LSTM layer.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, outermost first (an int is one
+        hidden layer); the decoder uses them in reverse. ``()`` gives an
+        encoder with no hidden layer. For ``architecture="conv"`` the channels
+        of each convolution block, for ``"lstm"`` the units of each LSTM layer.
     architecture : {"mlp", "conv", "lstm"}, default="mlp"
         Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
         images of shape ``input_shape=(channels, height, width)``; the encoder

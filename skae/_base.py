@@ -203,7 +203,7 @@ class BaseAutoencoder(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "input_shape": [None, tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -292,10 +292,12 @@ class BaseAutoencoder(
         return groups
 
     def _hidden_sizes(self) -> tuple[int, ...]:
-        sizes = tuple(self.hidden_layer_sizes)
+        sizes = self.hidden_layer_sizes
+        # An int is one hidden layer of that width, as in scikit-learn's MLPs.
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not all(isinstance(s, Integral) and s > 0 for s in sizes):
             raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
+                "hidden_layer_sizes must be a positive integer or a sequence of them, got "
                 f"{self.hidden_layer_sizes!r}."
             )
         if self.architecture != "mlp" and not sizes:
@@ -676,6 +678,7 @@ class BaseAutoencoder(
         X_new : ndarray of shape (n_samples, n_components_)
             The codes, in the dtype of ``X`` (float32 or float64).
         """
+        check_is_fitted(self)  # before self.net_ is looked up
         codes, dtype = self._map_rows(X, self.net_.module_.encode)
         return codes.astype(dtype, copy=False)
 
@@ -715,14 +718,41 @@ class BaseAutoencoder(
         X_reconstructed : ndarray of shape (n_samples, n_features_in_)
             The reconstructions, in the dtype of ``X``.
         """
+        check_is_fitted(self)  # before self.net_ is looked up
         reconstructions, dtype = self._map_rows(X, self.net_.module_)
         return reconstructions.astype(dtype, copy=False)
+
+    def _in_loss_range(self, fn):
+        """``fn`` on a batch, after checking the batch lies where the loss is defined.
+
+        Binary cross-entropy (the Bernoulli likelihood) is defined for values
+        in [0, 1] only: a ``loss="bce"`` model refuses to score rows outside
+        that range with a ``ValueError`` rather than torch's error or a
+        meaningless number. Missing values are left to the loss.
+        """
+        if self.loss != "bce":
+            return fn
+
+        def checked(x: torch.Tensor) -> torch.Tensor:
+            values = torch.nan_to_num(x, nan=0.5)
+            low, high = float(values.min()), float(values.max())
+            if low < 0 or high > 1:
+                raise ValueError(
+                    "loss='bce' scores rows with values in [0, 1] only (the Bernoulli "
+                    f"likelihood is undefined elsewhere); got values in [{low:.4g}, "
+                    f"{high:.4g}]. Scale X as the training data was and clip it, for "
+                    "example np.clip(X, 0, 1), or use loss='mse'."
+                )
+            return fn(x)
+
+        return checked
 
     def reconstruction_error(self, X):
         """Per-sample reconstruction error: the training loss of each row.
 
         For ``loss="mse"`` this is the mean squared error over the features of
-        the row; for ``loss="bce"`` the mean binary cross-entropy.
+        the row; for ``loss="bce"`` the mean binary cross-entropy, defined for
+        rows with values in [0, 1] only: other rows raise a ``ValueError``.
 
         Parameters
         ----------
@@ -734,7 +764,10 @@ class BaseAutoencoder(
         errors : ndarray of shape (n_samples,)
             Non-negative errors (float64); lower means better reconstructed.
         """
-        errors, _ = self._map_rows(X, lambda x: self.net_.elementwise_error(x).mean(dim=1))
+        check_is_fitted(self)
+        errors, _ = self._map_rows(
+            X, self._in_loss_range(lambda x: self.net_.elementwise_error(x).mean(dim=1))
+        )
         return errors.astype(np.float64)
 
     def score_samples(self, X):

@@ -400,8 +400,11 @@ class VAENet(AutoencoderNet):
 
         reconstruction negative log-likelihood + beta * KL(q(z|x) || N(0, I))
 
-    with a Gaussian likelihood of unit variance for ``nn.MSELoss`` criteria and
-    a Bernoulli likelihood for ``nn.BCELoss``, both summed over features.
+    with a Gaussian likelihood for ``nn.MSELoss`` criteria and a Bernoulli
+    likelihood for ``nn.BCELoss``, both summed over features. The Gaussian's
+    variance comes from the module's ``decoder_noise`` submodule (a
+    :class:`~skae._architectures.CalibratedGaussian`: the variance that fits
+    the errors best), or is 1 for a module without one.
 
     Parameters
     ----------
@@ -412,6 +415,14 @@ class VAENet(AutoencoderNet):
     def __init__(self, *args, beta: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.beta = beta
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # A built-in network standardises its input with the training data's
+        # centre and scale, taken once, before its first training step.
+        standardizer = getattr(self.module_, "standardizer", None)
+        if standardizer is not None and not standardizer.is_set:
+            standardizer.set_from(torch.as_tensor(_sample_rows(X)))
+        return super().fit_loop(X, y, epochs, **fit_params)
 
     def infer(self, x, **fit_params):
         mean, log_var = self.module_.encode_distribution(x)
@@ -433,8 +444,11 @@ class VAENet(AutoencoderNet):
     ) -> torch.Tensor:
         """Per-row reconstruction term: ``-log p(x | z)`` summed over features."""
         error = self.criterion_(reconstruction, target)
-        if isinstance(self.criterion_, nn.MSELoss):  # Gaussian, unit variance
-            return 0.5 * (error + _LOG_2PI).sum(dim=1)
+        if isinstance(self.criterion_, nn.MSELoss):  # Gaussian
+            noise = getattr(self.module_, "decoder_noise", None)
+            if noise is not None:
+                return noise(error, target)
+            return 0.5 * (error + _LOG_2PI).sum(dim=1)  # unit variance
         return error.sum(dim=1)  # Bernoulli: BCE is its negative log-likelihood
 
     @staticmethod
@@ -458,6 +472,21 @@ class VAENet(AutoencoderNet):
         reconstruction, mean, log_var = _to_float32(self.infer(x))
         with torch.autocast(x.device.type, enabled=False):  # BCE refuses autocast
             return -self.negative_elbo(reconstruction, x.float(), mean, log_var)
+
+
+# Rows the standardisation of a VAE's input is computed from, at most.
+_STANDARDIZE_ROWS = 100_000
+
+
+def _sample_rows(data) -> np.ndarray:
+    """Up to ``_STANDARDIZE_ROWS`` training rows, spread over the data, in memory."""
+    if isinstance(data, LazyRowDataset):
+        return data.read(0, min(len(data), _STANDARDIZE_ROWS))
+    if isinstance(data, RowDataset):
+        data = data.X
+    step = max(1, len(data) // _STANDARDIZE_ROWS)
+    rows = data[::step]
+    return rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
 
 
 def _to_float32(output):
