@@ -31,9 +31,12 @@ import torch
 from torch import nn
 
 # Work per training batch (batch rows x parameter uses) from which the default
-# uses every core. Measured on a 2-core machine (docs/performance.rst): at
-# 6e5 (20,000 x 64 benchmark network, batch 128) one thread was faster even
-# idle; at 5e8 (100 -> 256 -> 128 -> 16 network, batch 4096) two threads were.
+# keeps torch's thread count. On a 2-core machine (docs/performance.rst) one
+# thread was faster at 6e5 (the 20,000 x 64 benchmark network, batch 128) even
+# idle, and 10-30x faster with a busy core; the 100 -> 256 -> 128 -> 16
+# network at batch 4,096 (5e8) is what torch's thread pool is built for. The
+# crossover between could not be measured on an idle machine: 3e7 errs
+# towards one thread, which loses little where it is wrong.
 MIN_PARALLEL_WORK = 3e7
 
 
