@@ -9,6 +9,8 @@ skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 import warnings
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
@@ -41,6 +43,7 @@ from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import PRECISIONS, AutoencoderNet
 from ._persistence import PersistenceMixin, default_persist_state
+from ._threads import positions_per_row, resolve_n_jobs, torch_threads, work_per_batch
 from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
@@ -53,10 +56,14 @@ OPTIMIZERS = {
 LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 # torch's fused Adam/AdamW kernels (one kernel for every parameter instead of a
-# Python loop over them) exist on CPU and CUDA from torch 2.4. For the small
-# networks skae trains on tabular data the optimizer step is a large share of
-# each batch: fused, a 500-step fit of a small MLP ran about 25% faster.
-_FUSED_OPTIMIZERS = ("adam", "adamw")
+# Python loop over them) exist on CPU and CUDA from torch 2.4. On CUDA skae
+# always asks for them (torch recommends them there). On the CPU only for fits
+# that run on one thread: there fused beat the for-loop and foreach kernels
+# idle and with a busy core (0.38 s against 0.51 s and 0.50 s on the 20,000 x
+# 64 benchmark), but the fused kernel parallelises over torch's thread pool
+# and, with several threads and a core taken by another process, a 10-epoch
+# fit of 2,000 x 20 rows took 13.9 s against 0.17 s (docs/performance.rst).
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 _HAS_FUSED_CPU_ADAM = torch.torch_version.TorchVersion(torch.__version__) >= "2.4"
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -196,6 +203,20 @@ def to_float32(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32)
 
 
+def uses_threads(method):
+    """Run an inference method of a fitted estimator under its ``n_jobs`` thread count."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        net = getattr(self, "net_", None)
+        if net is None or not hasattr(net, "module_"):
+            return method(self, *args, **kwargs)  # unfitted: the method raises
+        with self._threads_for(net.module_):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class BaseAutoencoder(
     PersistenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -213,7 +234,9 @@ class BaseAutoencoder(
         "batch_norm": ["boolean"],
         "activity_l1": [Interval(Real, 0, None, closed="left")],
         "module": [None, HasMethods(["encode", "decode"]), callable],
+        "module_kwargs": [None, dict],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "optimizer_kwargs": [None, dict],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -224,6 +247,11 @@ class BaseAutoencoder(
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "device": [str],
+        "n_jobs": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Options(Integral, {-1}),
+        ],
         "precision": [StrOptions(set(PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -235,11 +263,12 @@ class BaseAutoencoder(
     # -- what subclasses customise ------------------------------------------------
     def _build_module(self, n_features: int) -> nn.Module:
         """Return a freshly initialised network for rows of ``n_features``."""
+        module_kwargs = self._module_kwargs()
         if self.module is not None:
             if isinstance(self.module, nn.Module):
                 # Copy so that fitting never mutates the parameter itself.
                 return copy.deepcopy(self.module)
-            return self.module(n_features, self.n_components)
+            return self.module(n_features, self.n_components, **module_kwargs)
         if self.architecture == "mlp":
             self._input_shape(n_features)  # only validates a declared shape
             return MLPAutoencoder(
@@ -255,6 +284,22 @@ class BaseAutoencoder(
         self._groups(n_features)  # only validates
         body, decoder = self._module_parts(n_features)
         return EncoderDecoder(body, self.n_components, decoder)
+
+    def _module_kwargs(self) -> dict:
+        """Validated ``module_kwargs``: arguments of a ``module`` given as a class."""
+        kwargs = dict(getattr(self, "module_kwargs", None) or {})
+        if not kwargs:
+            return kwargs
+        if self.module is None or isinstance(self.module, nn.Module):
+            what = "None" if self.module is None else "a module instance"
+            raise ValueError(
+                f"module_kwargs={kwargs!r} needs module to be a class or callable "
+                f"that builds the network; module is {what}."
+            )
+        _check_keywords(
+            self.module, kwargs, "module_kwargs", skip=2, owner=_name(self.module)
+        )
+        return kwargs
 
     def _module_parts(self, n_features: int) -> tuple[nn.Module, nn.Module]:
         """Encoder body and decoder of ``architecture`` for rows of ``n_features``."""
@@ -410,8 +455,69 @@ class BaseAutoencoder(
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
-    def _optimizer_class(self):
-        return OPTIMIZERS.get(self.optimizer, self.optimizer)
+    def _optimizer_class(self) -> type[torch.optim.Optimizer]:
+        """The optimizer class; a class that is not a torch optimizer is refused."""
+        cls = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise TypeError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)} or a subclass of "
+                f"torch.optim.Optimizer (for example torch.optim.SGD); got {cls!r}."
+            )
+        return cls
+
+    def _optimizer_params(self, fused: bool) -> dict:
+        """skorch's ``optimizer__*`` arguments (``weight_decay``, ``optimizer_kwargs``).
+
+        Every argument is checked against the optimizer's signature and tried on
+        a dummy parameter, so that a wrong name or value is a ``ValueError``
+        from skae naming it, before any training.
+        """
+        cls = self._optimizer_class()
+        kwargs = dict(getattr(self, "optimizer_kwargs", None) or {})
+        for name in ("params", "lr"):
+            if name in kwargs:
+                raise ValueError(
+                    f"optimizer_kwargs may not set {name!r}"
+                    + (": use the lr parameter." if name == "lr" else ".")
+                )
+        accepted = _keywords(cls)
+        if self.weight_decay or "weight_decay" in (accepted or {"weight_decay"}):
+            if "weight_decay" in kwargs:
+                raise ValueError(
+                    "optimizer_kwargs may not set 'weight_decay': use the "
+                    "weight_decay parameter."
+                )
+            kwargs = {"weight_decay": self.weight_decay, **kwargs}
+        _check_keywords(cls, kwargs, "optimizer_kwargs", skip=1, owner=cls.__name__)
+        if fused and cls in _FUSED_OPTIMIZERS:
+            if "fused" not in kwargs and "foreach" not in kwargs:
+                kwargs["fused"] = True
+        try:
+            cls([nn.Parameter(torch.zeros(1))], lr=self.lr, **kwargs)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(
+                f"{cls.__name__} refused optimizer_kwargs={self.optimizer_kwargs!r} "
+                f"(with lr={self.lr!r}, weight_decay={self.weight_decay!r}): {exc}"
+            ) from None
+        return {f"optimizer__{k}": v for k, v in kwargs.items()}
+
+    # -- CPU threads (n_jobs, skae/_threads.py) -------------------------------------
+    def _n_threads(self, module: nn.Module) -> int | None:
+        """Intra-op threads for calls on ``module``; None keeps torch's setting."""
+        shape = None
+        if self.module is None and self.architecture != "mlp":
+            n_features = getattr(self, "n_features_in_", None)
+            try:
+                shape = self._input_shape(n_features) if n_features else self.input_shape
+            except ValueError:
+                shape = None
+        positions = positions_per_row(shape, self.architecture)
+        work = work_per_batch(module, self.batch_size, positions)
+        return resolve_n_jobs(getattr(self, "n_jobs", None), work)
+
+    def _threads_for(self, module: nn.Module):
+        """Context manager: torch's thread count for calls on ``module``, restored after."""
+        return torch_threads(self._n_threads(module))
 
     def _make_net(
         self, n_features: int, device: torch.device, incremental: bool = False
@@ -422,11 +528,17 @@ class BaseAutoencoder(
         callbacks = self._callbacks()
         if incremental:
             callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
+        module = self._build_module(n_features)
+        n_threads = self._n_threads(module)
+        one_thread = (n_threads or torch.get_num_threads()) == 1
+        fused = _HAS_FUSED_CPU_ADAM and (
+            device.type == "cuda" or (device.type == "cpu" and one_thread)
+        )
         params = dict(
-            module=self._build_module(n_features),
+            module=module,
             criterion=LOSSES[self.loss](reduction="none"),
             optimizer=self._optimizer_class(),
-            optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_params(fused),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -435,12 +547,6 @@ class BaseAutoencoder(
             device=str(device),
             verbose=int(self.verbose),
         )
-        if (
-            self.optimizer in _FUSED_OPTIMIZERS
-            and _HAS_FUSED_CPU_ADAM
-            and device.type in ("cpu", "cuda")
-        ):
-            params["optimizer__fused"] = True
         params.update(self._net_params())
         return self._net_class(**params)
 
@@ -542,7 +648,8 @@ class BaseAutoencoder(
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with seeded_torch(seed, device):
                 net = self._make_net(_n_columns(data), device)
-                net.fit(data)
+                with self._threads_for(net.module):
+                    net.fit(data)
             self._set_fitted_attributes(net, data)
             self._seed = seed
         return self
@@ -592,7 +699,7 @@ class BaseAutoencoder(
             # A fresh, repeatable seed per call: shuffling and dropout differ
             # between calls but the sequence of calls repeats exactly.
             seed = (getattr(self, "_seed", 0) + len(net.history)) % np.iinfo(np.int32).max
-            with seeded_torch(seed, device):
+            with seeded_torch(seed, device), self._threads_for(net.module):
                 net.partial_fit(data, epochs=1)
             self._set_fitted_attributes(net, data)
             self.stopped_early_ = False
@@ -665,6 +772,7 @@ class BaseAutoencoder(
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return X, to_float32(X)
 
+    @uses_threads
     def transform(self, X):
         """Encode ``X`` into the code space.
 
@@ -682,6 +790,7 @@ class BaseAutoencoder(
         codes, dtype = self._map_rows(X, self.net_.module_.encode)
         return codes.astype(dtype, copy=False)
 
+    @uses_threads
     def inverse_transform(self, X):
         """Decode codes back to the input space.
 
@@ -705,6 +814,7 @@ class BaseAutoencoder(
         decoded = self.net_.map_batches(to_float32(X), self.net_.module_.decode)
         return decoded.astype(X.dtype, copy=False)
 
+    @uses_threads
     def reconstruct(self, X):
         """Encode and decode ``X``: the network's reconstruction of each row.
 
@@ -747,6 +857,7 @@ class BaseAutoencoder(
 
         return checked
 
+    @uses_threads
     def reconstruction_error(self, X):
         """Per-sample reconstruction error: the training loss of each row.
 
@@ -832,3 +943,46 @@ def _stop_holding_out(net: AutoencoderNet) -> None:
     if len(kept) < len(net.callbacks_):
         net.callbacks_ = kept
         net._listeners = {}
+
+
+def _name(obj) -> str:
+    return getattr(obj, "__qualname__", None) or type(obj).__qualname__
+
+
+def _keywords(fn) -> set[str] | None:
+    """Keyword arguments ``fn`` takes; None if it takes ``**kwargs`` or has no signature."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    names = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ):
+            names.add(parameter.name)
+    return names
+
+
+def _check_keywords(fn, kwargs: dict, option: str, *, skip: int, owner: str) -> None:
+    """Refuse keys of ``kwargs`` that ``fn`` does not take (after ``skip`` positionals)."""
+    bad = [k for k in kwargs if not isinstance(k, str)]
+    if bad:
+        raise ValueError(f"{option} needs string keys; got {bad!r}.")
+    accepted = _keywords(fn)
+    if accepted is None:
+        return
+    try:
+        positional = list(inspect.signature(fn).parameters)[:skip]
+    except (TypeError, ValueError):  # pragma: no cover - _keywords returned None
+        positional = []
+    accepted -= set(positional)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(
+            f"{option} has argument(s) {unknown} that {owner} does not take; "
+            f"it takes {sorted(accepted)}."
+        )

@@ -82,10 +82,23 @@ class DenoisingAutoencoder(BaseAutoencoder):
         ``decode`` methods (deep-copied at every fit, so its initial weights are
         reused), or a callable ``module(n_features, n_components)`` returning
         one. The architecture parameters above are then ignored.
+    module_kwargs : dict, default=None
+        Keyword arguments for ``module`` when it is a class or callable:
+        ``module(n_features, n_components, **module_kwargs)``. Names it does
+        not take raise a ``ValueError`` in ``fit``.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
-        fused kernel on CPU and CUDA (torch 2.4 or later).
+        Optimizer used for training: a name, or any subclass of
+        ``torch.optim.Optimizer`` (for example ``torch.optim.SGD``). Adam and
+        AdamW run torch's fused kernel on CUDA, and on the CPU when the fit
+        uses one thread (torch 2.4 or later). Optimizer classes from
+        ``torch.optim`` can be saved with ``save``.
+    optimizer_kwargs : dict, default=None
+        Further keyword arguments of the optimizer, for example
+        ``dict(momentum=0.9, nesterov=True)`` with ``optimizer="sgd"``. Set the
+        learning rate and weight decay with ``lr`` and ``weight_decay``. Names
+        the optimizer does not take, and values it refuses, raise a
+        ``ValueError`` in ``fit``.
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0
@@ -110,6 +123,16 @@ class DenoisingAutoencoder(BaseAutoencoder):
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
         for a device this machine lacks raises a ``ValueError``.
+    n_jobs : int, default=None
+        CPU threads torch uses inside this estimator's ``fit``,
+        ``partial_fit``, ``transform`` and scoring methods (torch's intra-op
+        threads; torch's global setting is restored after each call). ``None``
+        chooses from the work per batch (batch rows x network parameters): one
+        thread for small networks, which run faster on one thread -- much
+        faster when another process keeps a core busy -- and torch's own
+        setting (every core unless changed) for large ones. ``-1`` uses every
+        available core; a positive int that many threads. See
+        :doc:`/performance`.
     precision : {None, "bf16", "fp16"}, default=None
         Mixed precision for training and inference: forward passes run under
         ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
@@ -199,7 +222,9 @@ class DenoisingAutoencoder(BaseAutoencoder):
         batch_norm=False,
         activity_l1=0.0,
         module=None,
+        module_kwargs=None,
         optimizer="adam",
+        optimizer_kwargs=None,
         lr=1e-3,
         weight_decay=0.0,
         batch_size=64,
@@ -210,6 +235,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        n_jobs=None,
         precision=None,
         random_state=None,
         verbose=0,
@@ -228,7 +254,9 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self.batch_norm = batch_norm
         self.activity_l1 = activity_l1
         self.module = module
+        self.module_kwargs = module_kwargs
         self.optimizer = optimizer
+        self.optimizer_kwargs = optimizer_kwargs
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -239,6 +267,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.n_jobs = n_jobs
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose

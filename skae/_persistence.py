@@ -49,9 +49,9 @@ _SKLEARN_CLASSES = {
 
 _NEVER_PICKLE_ADVICE = (
     "save() stores only plain parameters (numbers, strings, None, tuples, lists, "
-    "dicts and skae estimators) so that loading never runs code. Use the built-in "
-    "names instead (e.g. optimizer='adam'), or pickle/joblib -- and then load only "
-    "files you trust."
+    "dicts, skae estimators and torch.optim optimizer classes) so that loading "
+    "never runs code. Use the built-in names instead (e.g. optimizer='adam'), or "
+    "pickle/joblib -- and then load only files you trust."
 )
 
 
@@ -81,6 +81,31 @@ def _class_key(cls: type, whitelist: dict[str, type]) -> str:
         f"public estimators and {sorted(_SKLEARN_CLASSES)} can be stored. "
         + _NEVER_PICKLE_ADVICE
     )
+
+
+_OPTIMIZER_PATH = re.compile(r"torch\.optim\.([A-Z][A-Za-z0-9_]*)")
+
+
+def _optimizer_path(cls) -> str | None:
+    """``"torch.optim.NAME"`` for an optimizer class of ``torch.optim``, else None."""
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        return None
+    if getattr(torch.optim, cls.__name__, None) is not cls:
+        return None
+    return f"torch.optim.{cls.__name__}"
+
+
+def _optimizer_class(path) -> type:
+    """The ``torch.optim`` optimizer class a file names; anything else is refused."""
+    match = _OPTIMIZER_PATH.fullmatch(path) if isinstance(path, str) else None
+    cls = getattr(torch.optim, match.group(1), None) if match else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(
+            f"The file names optimizer {_short_repr(path)}, which skae does not load: "
+            "only optimizer classes of torch.optim (for example "
+            "'torch.optim.Adam') can be restored."
+        )
+    return cls
 
 
 def default_persist_state(estimator) -> dict[str, Any]:
@@ -143,6 +168,9 @@ class _Encoder:
             return {"$dict": {k: self.value(x, f"{path}.{k}", param) for k, x in v.items()}}
         if isinstance(v, BaseEstimator):
             return self.estimator(v, path)
+        optimizer = _optimizer_path(v) if param else None
+        if optimizer is not None:
+            return {"$optimizer": optimizer}
         if isinstance(v, torch.Tensor) and not param:
             self.tensors[path] = v.detach().cpu().contiguous().clone()
             return {"$tensor": path}
@@ -225,6 +253,8 @@ class _Decoder:
             return tuple(self.value(x) for x in v["$tuple"])
         if "$dict" in v:
             return {str(k): self.value(x) for k, x in v["$dict"].items()}
+        if "$optimizer" in v:
+            return _optimizer_class(v["$optimizer"])
         if "$float" in v and v["$float"] in ("nan", "inf", "-inf"):
             return float(v["$float"])
         if "$str_array" in v:
@@ -411,6 +441,7 @@ class PersistenceMixin:
         ------
         TypeError
             If a parameter is not JSON-representable (a torch module, callback
-            objects, an optimizer class, a ``RandomState`` instance).
+            objects, an optimizer class from outside ``torch.optim``, a
+            ``RandomState`` instance).
         """
         save_estimator(self, path)

@@ -160,15 +160,19 @@ class TinyModule(nn.Module):
         return self.dec(z)
 
 
+class HandMadeSGD(torch.optim.SGD):
+    """An optimizer class from outside torch.optim: save() must refuse it."""
+
+
 @pytest.mark.parametrize(
     "params, name",
     [
         (dict(module=TinyModule()), "module"),
         (dict(callbacks=[torch.nn.Identity()]), "callbacks"),
-        (dict(optimizer=torch.optim.SGD), "optimizer"),
+        (dict(optimizer=HandMadeSGD), "optimizer"),
         (dict(random_state=np.random.RandomState(0)), "random_state"),
     ],
-    ids=["torch_module", "callbacks", "optimizer_class", "RandomState"],
+    ids=["torch_module", "callbacks", "optimizer_outside_torch_optim", "RandomState"],
 )
 @per_estimator
 def test_parameters_that_are_not_json_make_save_raise(cls, params, name, tmp_path):
@@ -176,6 +180,58 @@ def test_parameters_that_are_not_json_make_save_raise(cls, params, name, tmp_pat
     with pytest.raises(TypeError, match=rf"Cannot save parameter .*{name}.*JSON"):
         save(est, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# -- optimizer classes of torch.optim are stored by import path ------------------------
+@per_estimator
+@pytest.mark.parametrize(
+    "optimizer", [torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW]
+)
+def test_torch_optimizer_class_round_trips(cls, optimizer, tmp_path):
+    est = make(cls, optimizer=optimizer, optimizer_kwargs=dict(maximize=False), n_jobs=1)
+    path = tmp_path / "m.safetensors"
+    save(est.fit(X), path)
+    loaded = skae.load(path)
+    assert_same_params(loaded, est)
+    assert_same_outputs(est, loaded, X)
+    inner = getattr(loaded, "estimator", None) or loaded
+    assert inner.optimizer is optimizer
+    assert inner.optimizer_kwargs == {"maximize": False}
+    # The loaded estimator refits with that optimizer.
+    refit = loaded.fit(X)
+    trained = refit.net_ if hasattr(refit, "net_") else refit.estimator_.net_
+    assert type(trained.optimizer_) is optimizer
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "os.system",
+        "builtins.eval",
+        "torch.optim.lr_scheduler.StepLR",
+        "torch.optim.SGD.__init__",
+        "torch.optim.NoSuchOptimizer",
+        "torch.optim.Optimizer.__subclasses__",
+        "torch.nn.Linear",
+        42,
+    ],
+)
+def test_only_torch_optim_optimizers_are_loaded(tmp_path, name):
+    est = make(skae.AutoencoderTransformer, optimizer=torch.optim.SGD)
+    path = save_and_return(est, tmp_path / "m.safetensors")
+
+    def edit(body):
+        assert body["estimator"]["params"]["optimizer"] == {"$optimizer": "torch.optim.SGD"}
+        body["estimator"]["params"]["optimizer"] = {"$optimizer": name}
+
+    bad = rewrite(path, tmp_path / "bad.safetensors", edit_body=edit)
+    with pytest.raises(ValueError, match=r"only optimizer classes of torch\.optim"):
+        skae.load(bad)
+
+
+def save_and_return(est, path):
+    save(est, path)
+    return path
 
 
 # -- files that must be refused --------------------------------------------------------
