@@ -52,12 +52,26 @@ def make_module(n_features: int, hidden=(32,), n_components=8) -> MLPAutoencoder
     )
 
 
+ADAM_KERNELS = {
+    "for-loop": dict(foreach=False),
+    "foreach": dict(foreach=True),
+    "fused": dict(fused=True),
+}
+
+
 def fit_hand_written(
-    X: np.ndarray, epochs: int, batch_size: int, seed: int, hidden=(32,), n_components=8
+    X: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    hidden=(32,),
+    n_components=8,
+    adam: str | None = None,
 ) -> nn.Module:
     torch.manual_seed(seed)
     model = make_module(X.shape[1], hidden, n_components)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # adam=None: torch's default implementation (the for-loop one on the CPU).
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **ADAM_KERNELS.get(adam, {}))
     data = torch.from_numpy(X)
     n = data.shape[0]
     for _ in range(epochs):
@@ -110,7 +124,7 @@ def make_data(rows: int, features: int) -> np.ndarray:
     return X + 0.1 * rng.normal(size=X.shape).astype(np.float32)
 
 
-def time_fits(X, case, repeats: int, skorch: bool) -> dict:
+def time_fits(X, case, repeats: int, skorch: bool, adam_kernels: bool = False) -> dict:
     _, _, hidden, n_components, batch_size, epochs = case
     run = dict(
         X=X,
@@ -127,6 +141,12 @@ def time_fits(X, case, repeats: int, skorch: bool) -> dict:
     }
     if skorch:
         fns["skorch defaults"] = lambda: fit_skorch_default(**run)
+    if adam_kernels:  # torch's three Adam implementations, default and one thread
+        for kernel in ADAM_KERNELS:
+            for label, n in (("default threads", None), ("1 thread", 1)):
+                fns[f"Adam {kernel}, {label}"] = on_threads(
+                    n, lambda k=kernel: fit_hand_written(**run, adam=k)
+                )
     return interleaved_medians(fns, repeats)
 
 
@@ -161,7 +181,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--busy-core", type=int, default=0)
     parser.add_argument("--skorch", action="store_true", help="also time skorch")
+    parser.add_argument(
+        "--adam-kernels",
+        action="store_true",
+        help="also time plain loops with Adam's for-loop, foreach and fused kernels",
+    )
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=["20000x64", "2000x20"],
+        default=["20000x64", "2000x20"],
+    )
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=["idle1", "idle", "busy"],
+        default=["idle1", "idle", "busy"],
+        help="idle1: idle, 1 thread; idle: idle, default threads; busy: a busy core",
+    )
     args = parser.parse_args()
+    keys = dict(zip(["idle1", "idle", "busy"], CONDITIONS, strict=True))
+    cases = {
+        n: c for n, c in CASES.items() if n.replace(",", "").replace(" ", "") in args.cases
+    }
 
     data = {name: make_data(*case[:2]) for name, case in CASES.items()}
     warm = data["2,000 x 20"]
@@ -170,17 +212,19 @@ def main() -> None:
     X_big = np.tile(X, (args.transform_rows // len(X) + 1, 1))[: args.transform_rows]
     ae = fit_skae(X, 1, 128, 0)
     summary = []
-    for condition in CONDITIONS:
+    for condition in [keys[c] for c in args.conditions]:
         with machine_condition(condition, args.busy_core):
             print(
                 f"\n== {condition} (torch threads {torch.get_num_threads()}; "
                 f"{load_average()}) =="
             )
-            for name, case in CASES.items():
+            for name, case in cases.items():
                 ratio = report(
                     f"fit {name}, batch {case[4]}, {case[5]} epochs, median of "
                     f"{args.repeats} (x: vs the faster plain loop)",
-                    time_fits(data[name], case, args.repeats, args.skorch),
+                    time_fits(
+                        data[name], case, args.repeats, args.skorch, args.adam_kernels
+                    ),
                     "skae",
                 )
                 summary.append((condition, f"fit {name}", ratio))
