@@ -7,8 +7,9 @@ parameters, the other fitted attributes, the versions of skae, torch,
 scikit-learn, skorch and numpy, a format version and a SHA-256 checksum over the
 document and every tensor. :func:`load` parses that JSON and those tensors and
 nothing else: it never unpickles and never imports or calls anything named in
-the file. Only whitelisted classes (skae's public estimators and a few
-scikit-learn scalers) can be named; anything else is a ``ValueError``.
+the file. Only registered classes (every subclass of :class:`PersistenceMixin`:
+skae's estimators and users' subclasses of them, once defined) and a few
+scikit-learn scalers can be named; anything else is a ``ValueError``.
 
 An estimator takes part through two optional hooks, so meta-estimators that
 hold other estimators, scalers and thresholds need no code here:
@@ -55,18 +56,34 @@ _NEVER_PICKLE_ADVICE = (
 )
 
 
+# Every class that mixes in PersistenceMixin, registered when it is defined: a
+# file can name only classes that exist in the loading process already, and this
+# module never imports the package above it.
+_REGISTRY: dict[str, type] = {}
+
+
+def _registry_key(cls: type) -> str:
+    """The name a file stores for ``cls``.
+
+    skae's own classes keep the bare class name files have always used; any
+    other class (a user's subclass) is named by its module and qualified name.
+    """
+    if cls.__module__ == "skae" or cls.__module__.startswith("skae."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_class(cls: type) -> type:
+    """Allow ``cls`` (a scikit-learn estimator) to be named in model files."""
+    _REGISTRY[_registry_key(cls)] = cls
+    return cls
+
+
 def _whitelist() -> dict[str, type]:
-    """Classes a model file may name: skae's public estimators and a few scalers."""
+    """Classes a model file may name: registered estimators and a few scalers."""
     import sklearn.preprocessing
-    from sklearn.base import BaseEstimator
 
-    import skae
-
-    classes = {}
-    for name in skae.__all__:
-        obj = getattr(skae, name, None)
-        if isinstance(obj, type) and issubclass(obj, BaseEstimator):
-            classes[name] = obj
+    classes = dict(_REGISTRY)
     for qualname in _SKLEARN_CLASSES:
         classes[qualname] = getattr(sklearn.preprocessing, qualname.rsplit(".", 1)[1])
     return classes
@@ -77,8 +94,9 @@ def _class_key(cls: type, whitelist: dict[str, type]) -> str:
         if known is cls:
             return key
     raise TypeError(
-        f"{cls.__module__}.{cls.__qualname__} cannot be saved with save(): only skae's "
-        f"public estimators and {sorted(_SKLEARN_CLASSES)} can be stored. "
+        f"{cls.__module__}.{cls.__qualname__} cannot be saved with save(): only "
+        "estimators that inherit skae's PersistenceMixin (skae's estimators and "
+        f"their subclasses) and {sorted(_SKLEARN_CLASSES)} can be stored. "
         + _NEVER_PICKLE_ADVICE
     )
 
@@ -423,7 +441,16 @@ def load(path: str | os.PathLike):
 
 
 class PersistenceMixin:
-    """Adds :meth:`save`; loading is :func:`skae.load`."""
+    """Adds :meth:`save`; loading is :func:`skae.load`.
+
+    Every subclass is registered when it is defined, so that a file can name
+    it: skae's estimators, and a user's subclass of one of them, once the module
+    defining it has been imported.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register_class(cls)
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the estimator to ``path`` in skae's safe format (no pickle).

@@ -413,11 +413,9 @@ class ToyDetector(PersistenceMixin, BaseEstimator):
         return self.estimator_.score_samples(self.scaler_.transform(X))
 
 
-def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path, monkeypatch):
-    whitelist = persistence._whitelist()
-    monkeypatch.setattr(
-        persistence, "_whitelist", lambda: {**whitelist, "Toy": ToyDetector}
-    )
+def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path):
+    # Registered by PersistenceMixin when the class was defined.
+    assert persistence._whitelist()[f"{__name__}.ToyDetector"] is ToyDetector
     inner = skae.AutoencoderTransformer(
         hidden_layer_sizes=(4,), max_epochs=2, random_state=0
     )
@@ -429,3 +427,23 @@ def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path, monkeypa
     np.testing.assert_array_equal(loaded.train_scores_, est.train_scores_)
     assert loaded.offset_ == est.offset_ and type(loaded.scaler_) is RobustScaler
     assert loaded.bounds_[0] == -np.inf and np.isnan(loaded.bounds_[1])
+
+
+class WiderAutoencoder(skae.AutoencoderTransformer):
+    """A user's subclass: saved under its module and name, loaded once defined."""
+
+
+def test_user_subclass_round_trips(tmp_path):
+    est = WiderAutoencoder(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X)
+    est.save(tmp_path / "sub.safetensors")
+    loaded = skae.load(tmp_path / "sub.safetensors")
+    assert type(loaded) is WiderAutoencoder
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_a_class_outside_the_mixin_cannot_be_saved(tmp_path):
+    class Plain(BaseEstimator):
+        pass
+
+    with pytest.raises(TypeError, match="cannot be saved"):
+        persistence.save_estimator(Plain(), tmp_path / "p.safetensors")
