@@ -56,7 +56,7 @@ OPTIMIZERS = {
 LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 # torch's fused Adam/AdamW kernels (one kernel for every parameter instead of a
-# Python loop over them) exist on CPU and CUDA from torch 2.4. On CUDA skae
+# Python loop over them) on CPU and CUDA (torch >= 2.4; skae needs 2.13). On CUDA skae
 # always asks for them (torch recommends them there). On the CPU only for fits
 # that run on one thread: there fused beat the for-loop and foreach kernels
 # idle and with a busy core (0.38 s against 0.51 s and 0.50 s on the 20,000 x
@@ -64,7 +64,6 @@ LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 # and, with several threads and a core taken by another process, a 10-epoch
 # fit of 2,000 x 20 rows took 13.9 s against 0.17 s (docs/performance.rst).
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
-_HAS_FUSED_CPU_ADAM = torch.torch_version.TorchVersion(torch.__version__) >= "2.4"
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -531,9 +530,7 @@ class BaseAutoencoder(
         module = self._build_module(n_features)
         n_threads = self._n_threads(module)
         one_thread = (n_threads or torch.get_num_threads()) == 1
-        fused = _HAS_FUSED_CPU_ADAM and (
-            device.type == "cuda" or (device.type == "cpu" and one_thread)
-        )
+        fused = device.type == "cuda" or (device.type == "cpu" and one_thread)
         params = dict(
             module=module,
             criterion=LOSSES[self.loss](reduction="none"),

@@ -119,7 +119,7 @@ class VAETransformer(BaseAutoencoder):
         Optimizer used for training: a name, or any subclass of
         ``torch.optim.Optimizer`` (for example ``torch.optim.SGD``). Adam and
         AdamW run torch's fused kernel on CUDA, and on the CPU when the fit
-        uses one thread (torch 2.4 or later). Optimizer classes from
+        uses one thread. Optimizer classes from
         ``torch.optim`` can be saved with ``save``.
     optimizer_kwargs : dict, default=None
         Further keyword arguments of the optimizer, for example
