@@ -116,7 +116,10 @@ def test_one_hot_encoder_in_a_column_transformer():
         }
     )
     pre = ColumnTransformer(
-        [("cat", OneHotEncoder(), ["colour", "size"]), ("num", StandardScaler(), ["price"])],
+        [
+            ("cat", OneHotEncoder(), ["colour", "size"]),
+            ("num", StandardScaler(), ["price"]),
+        ],
         sparse_threshold=1.0,  # keep the one-hot output sparse
     )
     assert sp.issparse(pre.fit_transform(frame))
@@ -148,7 +151,7 @@ def test_stored_nan_in_a_sparse_matrix_is_a_missing_cell():
 def test_codes_must_be_dense():
     X = sp.random(60, 8, density=0.3, format="csr", random_state=0)
     ae = AutoencoderTransformer(random_state=0, **FAST).fit(X)
-    with pytest.raises(TypeError, match="[Ss]parse"):
+    with pytest.raises(TypeError, match=r"[Ss]parse"):
         ae.inverse_transform(sp.csr_matrix(ae.transform(X)))
 
 
