@@ -696,9 +696,11 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training rows. Both float64 and float32 are accepted; training runs
-            in float32.
+            in float32. Sparse matrices are densified one batch at a time. NaN
+            (and pandas' ``pd.NA``) mark missing cells: the loss runs over the
+            observed cells only.
         y : Ignored
             Not used, present for API consistency by convention.
 
