@@ -75,7 +75,7 @@ class AutoencoderImputer(BaseAutoencoder):
         Rows per training batch.
     lr : float, default=1e-3
         Learning rate.
-    weight_decay : float, default=1e-5
+    weight_decay : float, default=1e-3
         L2 penalty passed to the optimizer.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the masking noise.
@@ -176,7 +176,7 @@ class AutoencoderImputer(BaseAutoencoder):
         module=None,
         optimizer="adam",
         lr=1e-3,
-        weight_decay=1e-5,
+        weight_decay=1e-3,
         batch_size=64,
         max_epochs="auto",
         early_stopping=False,
