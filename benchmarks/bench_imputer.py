@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import rankdata
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
@@ -94,7 +95,15 @@ def main() -> None:
     parser.add_argument("--adbench", type=Path, default=root / "../shared/data/adbench")
     parser.add_argument("--max-rows", type=int, default=1000)
     parser.add_argument("--tables", nargs="*", help="only these tables")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: these small networks gain nothing from more, "
+        "and on a loaded machine extra threads wait on each other)",
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     tables = load_tables(args.adbench, args.max_rows)
     if args.tables:
