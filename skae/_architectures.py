@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._missing import observed_mean, observed_row_sum
 from ._modules import make_activation
 
 ARCHITECTURES = ("mlp", "conv", "lstm")
@@ -362,19 +363,27 @@ class CalibratedGaussian(nn.Module):
         self.register_buffer("variance", torch.ones(()))
         self.register_buffer("n_batches", torch.zeros((), dtype=torch.long))
 
-    def batch_variance(self, squared_error: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Maximum-likelihood variance of one batch, floored."""
-        variance = squared_error.mean()
+    def batch_variance(
+        self, squared_error: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Maximum-likelihood variance of one batch (its observed cells), floored."""
+        variance = observed_mean(squared_error, mask)
         if len(x) > 1:
             spread = x.var(dim=0, unbiased=False).mean().detach()
         else:
             spread = torch.zeros_like(variance)
         return torch.maximum(variance, self.min_relative * spread + _TINY_VARIANCE)
 
-    def forward(self, squared_error: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-row negative log-likelihood ``sum_j -log N(x_j | xhat_j, sigma^2)``."""
+    def forward(
+        self, squared_error: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-row negative log-likelihood ``sum_j -log N(x_j | xhat_j, sigma^2)``.
+
+        With an observed-cell ``mask``, over the observed cells only (see
+        :func:`~skae._missing.observed_row_sum`).
+        """
         if self.training:
-            variance = self.batch_variance(squared_error, x)
+            variance = self.batch_variance(squared_error, x, mask)
             with torch.no_grad():
                 if self.n_batches == 0:
                     self.variance.copy_(variance)
@@ -385,7 +394,7 @@ class CalibratedGaussian(nn.Module):
             variance = self.variance
         variance = variance.to(squared_error.dtype)
         nll = 0.5 * (squared_error / variance + torch.log(variance) + _LOG_2PI)
-        return nll.sum(dim=1)
+        return observed_row_sum(nll, mask)
 
 
 class Standardizer(nn.Module):

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -40,6 +42,7 @@ from torch import nn
 from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
 from ._callbacks import check_finite_weights
 from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_row_chunks
+from ._missing import MissingValueInput
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import PRECISIONS, AutoencoderNet
 from ._persistence import PersistenceMixin, default_persist_state
@@ -178,20 +181,55 @@ def training_state_restored_on_failure(net):
         raise
 
 
-def largest_magnitude(X: np.ndarray) -> float:
-    """``max |X|`` from two reductions, without allocating ``np.abs(X)``.
+def value_range(X) -> tuple[float, float]:
+    """``(min, max)`` of the observed (non-NaN) values of dense or sparse ``X``.
+
+    Two reductions, without allocating a copy; the NaN-skipping reductions run
+    only when a NaN is present. A sparse matrix's implicit zeros count; no
+    observed value gives ``(0, 0)``.
+    """
+    values = X.data if sp.issparse(X) else X
+    if not values.size:
+        low = high = 0.0
+    else:
+        low, high = float(values.min()), float(values.max())
+        if math.isnan(low) or math.isnan(high):
+            if np.isnan(values).all():
+                low = high = 0.0
+            else:
+                low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+        low, high = min(low, 0.0), max(high, 0.0)
+    return low, high
+
+
+def largest_magnitude(X) -> float:
+    """``max |X|`` over the observed cells, without allocating ``np.abs(X)``.
 
     This runs on every ``transform`` of float64 input, where a temporary copy of
     ``X`` cost as much as the forward pass itself.
     """
-    if not X.size:
-        return 0.0
-    return float(max(-X.min(), X.max()))
+    low, high = value_range(X)
+    return max(-low, high)
 
 
-def to_float32(X: np.ndarray) -> np.ndarray:
-    """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
-    if X.dtype == np.float32:
+def has_missing(X) -> bool:
+    """Whether dense or sparse ``X`` has a missing cell (NaN), in one reduction."""
+    values = X.data if sp.issparse(X) else X
+    return bool(values.size) and bool(np.isnan(values.min()))
+
+
+def to_float32(X):
+    """Cast validated input to float32 (the precision skae trains in), refusing overflow.
+
+    Sparse input stays sparse (CSR); NaN (missing cells) stay NaN.
+    """
+    if sp.issparse(X):
+        if X.format != "csr":
+            X = X.tocsr()
+        if X.dtype == np.float32:
+            return X
+    elif X.dtype == np.float32:
         return X
     if largest_magnitude(X) > _FLOAT32_MAX:
         raise ValueError(
@@ -214,6 +252,54 @@ def uses_threads(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def na_to_nan(X):
+    """pandas' ``pd.NA`` as NaN, so that numeric data with missing cells validate.
+
+    Nullable numeric columns (``Float64``, ``Int64``) scikit-learn converts
+    itself; ``object`` columns (and object arrays) holding numbers and
+    ``pd.NA`` it cannot, so their ``pd.NA`` become NaN here. Anything else is
+    returned as given (strings still get scikit-learn's error).
+    """
+    if isinstance(X, pd.DataFrame):
+        objects = [c for c, dtype in X.dtypes.items() if dtype == np.dtype(object)]
+        if not objects:
+            return X
+        X = X.copy()
+        for column in objects:
+            values = X[column]
+            X[column] = values.where(values.notna(), np.nan)
+        return X
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        return np.where(pd.isna(X), np.nan, X)
+    return X
+
+
+def column_fill_stats(X) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-column sums and counts of the observed cells, and whether any is missing.
+
+    Dense or CSR ``X``; float64 sums. Only input with missing cells pays for a
+    mask.
+    """
+    n_samples, n_features = X.shape
+    if sp.issparse(X):
+        data = X.data
+        missing = np.isnan(data)
+        values = np.where(missing, 0.0, data) if missing.any() else data
+        sums = np.bincount(X.indices, weights=values, minlength=n_features)
+        n_missing = np.bincount(X.indices[missing], minlength=n_features)
+        return sums, n_samples - n_missing, bool(missing.any())
+    if not has_missing(X):
+        return X.sum(axis=0, dtype=np.float64), np.full(n_features, n_samples), False
+    observed = ~np.isnan(X)
+    sums = np.where(observed, X, 0).sum(axis=0, dtype=np.float64)
+    return sums, observed.sum(axis=0), True
+
+
+def fill_from_stats(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Column means of the observed cells; 0 for a column with none."""
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
 class BaseAutoencoder(
@@ -407,7 +493,11 @@ class BaseAutoencoder(
 
     def _net_params(self) -> dict:
         """Extra keyword arguments for ``_net_class`` (they override the common ones)."""
-        return {"activity_l1": self.activity_l1, "precision": self.precision}
+        return {
+            "activity_l1": self.activity_l1,
+            "precision": self.precision,
+            **self._missing_net_params(),
+        }
 
     def _output_activation(self) -> str:
         if self.output_activation == "auto":
@@ -415,11 +505,14 @@ class BaseAutoencoder(
         return self.output_activation
 
     def _check_training_data(self, X: np.ndarray) -> None:
-        """Refuse data the chosen loss cannot fit."""
-        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+        """Refuse data the chosen loss cannot fit (dense or sparse, NaN skipped)."""
+        if self.loss != "bce":
+            return
+        low, high = value_range(X)
+        if low < 0 or high > 1:
             raise ValueError(
                 "loss='bce' needs every value of X in [0, 1]; got values in "
-                f"[{X.min():.3g}, {X.max():.3g}]. Scale X (e.g. MinMaxScaler) or use "
+                f"[{low:.3g}, {high:.3g}]. Scale X (e.g. MinMaxScaler) or use "
                 "loss='mse'."
             )
         if self.loss == "bce" and self._output_activation() != "sigmoid":
@@ -527,7 +620,7 @@ class BaseAutoencoder(
         callbacks = self._callbacks()
         if incremental:
             callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
-        module = self._build_module(n_features)
+        module = self._input_module(n_features)
         n_threads = self._n_threads(module)
         one_thread = (n_threads or torch.get_num_threads()) == 1
         fused = device.type == "cuda" or (device.type == "cpu" and one_thread)
@@ -548,14 +641,27 @@ class BaseAutoencoder(
         return self._net_class(**params)
 
     def _validate_fit_data(self, X, reset: bool = True) -> np.ndarray | LazyRowDataset:
-        """Validated training rows: float32 in memory, or a lazy dataset read in chunks."""
+        """Validated training rows: float32 in memory, or a lazy dataset read in chunks.
+
+        Sparse input comes back as a float32 CSR matrix (densified later, one
+        batch at a time). Missing cells (NaN, ``pd.NA``) are kept as NaN; on
+        the first fit they set ``fill_values_`` and ``missing_indicator_``.
+        """
         if is_lazy_array(X):
-            self._validate_lazy(X, reset=reset, training=True)
+            stats = self._validate_lazy(X, reset=reset, training=True)
+            self._set_missing_state(*stats, reset=reset)
             return LazyRowDataset(X)
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+            self,
+            na_to_nan(X),
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2,
+            reset=reset,
         )
         X32 = to_float32(X)
+        self._set_missing_state(*column_fill_stats(X32), reset=reset)
         largest = largest_magnitude(X32)
         if largest > _MAX_TRAINING_MAGNITUDE:
             raise ValueError(
@@ -567,16 +673,60 @@ class BaseAutoencoder(
         self._check_training_data(X32)
         return X32
 
+    # -- missing cells -------------------------------------------------------------
+    # Estimators whose training itself makes cells missing (the imputer's
+    # masking noise) set this, so that their network always has the indicator.
+    _always_missing_aware = False
+
+    def _set_missing_state(
+        self, sums: np.ndarray, counts: np.ndarray, any_missing: bool, *, reset: bool
+    ) -> None:
+        """Learn the fill values at the first fit; later chunks only switch the mask on.
+
+        A network whose first training data had missing cells gets a
+        :class:`~skae._missing.MissingValueInput` (fill value plus a learned
+        missing-cell embedding); the others see the fill value alone, at
+        scoring time or in later ``partial_fit`` chunks.
+        """
+        if reset:
+            self.fill_values_ = fill_from_stats(sums, counts)
+            self.missing_indicator_ = bool(any_missing or self._always_missing_aware)
+        elif any_missing and hasattr(self, "net_"):
+            self.net_.masked_loss = True
+
+    def _input_module(self, n_features: int) -> nn.Module:
+        """``_build_module``'s network, wrapped to take NaN where training had some.
+
+        A module with a true ``handles_missing`` attribute reads NaN itself and
+        is not wrapped.
+        """
+        module = self._build_module(n_features)
+        wanted = getattr(self, "missing_indicator_", False)
+        if wanted and not getattr(module, "handles_missing", False):
+            fill = torch.as_tensor(np.asarray(self.fill_values_, dtype=np.float32))
+            module = MissingValueInput(module, fill)
+        return module
+
+    def _missing_net_params(self) -> dict:
+        """The net's mask switch and fill values (see ``AutoencoderNet``)."""
+        fill = getattr(self, "fill_values_", None)
+        return {
+            "masked_loss": bool(getattr(self, "missing_indicator_", False)),
+            "fill_values": None if fill is None else np.asarray(fill, dtype=np.float32),
+        }
+
     # -- data that stays out of memory ----------------------------------------------
     def _chunk_rows(self, n_features: int) -> int:
         return chunk_rows(n_features, self.batch_size)
 
-    def _validate_lazy(self, X, *, reset: bool, training: bool) -> None:
+    def _validate_lazy(self, X, *, reset: bool, training: bool):
         """check_array's checks on a lazily sliced array, without loading it whole.
 
         Shape, width and feature names are checked from metadata; values
-        (numeric, finite, within float32, within the loss's range) chunk by
-        chunk, with the messages ``check_array`` would give.
+        (numeric, no infinity, within float32, within the loss's range) chunk
+        by chunk, with the messages ``check_array`` would give. For training,
+        returns the columns' observed sums and counts and whether any cell is
+        missing (NaN), gathered on the same pass.
         """
         n_samples, n_features = X.shape
         if n_features < 1:
@@ -592,35 +742,58 @@ class BaseAutoencoder(
             )
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
-        if training:
-            for chunk in iter_row_chunks(X, self._chunk_rows(n_features)):
-                self._check_training_data(self._check_chunk(chunk))
+        if not training:
+            return None
+        sums, counts = np.zeros(n_features), np.zeros(n_features, dtype=np.int64)
+        any_missing = False
+        for chunk in iter_row_chunks(X, self._chunk_rows(n_features)):
+            chunk = self._check_chunk(chunk)
+            self._check_training_data(chunk)
+            chunk_sums, chunk_counts, chunk_missing = column_fill_stats(chunk)
+            sums += chunk_sums
+            counts += chunk_counts
+            any_missing = any_missing or chunk_missing
+        return sums, counts, any_missing
 
     @staticmethod
     def _check_chunk(chunk: np.ndarray) -> np.ndarray:
         """Validate one in-memory chunk of lazy input and return it as float32."""
         chunk = check_array(
-            chunk, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+            chunk,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=0,
+            input_name="X",
         )
         return to_float32(chunk)
 
-    def _map_rows(self, X, fn) -> tuple[np.ndarray, np.dtype]:
+    def _map_rows(self, X, fn, *, fill: bool = True) -> tuple[np.ndarray, np.dtype]:
         """Validate ``X`` for the fitted model and apply ``fn`` in batches.
 
-        Lazy arrays are read, validated and mapped one chunk at a time. Returns
-        the float32 result and the dtype outputs should have (X's float dtype).
+        Lazy arrays are read, validated and mapped one chunk at a time; sparse
+        ones densified one batch at a time. Missing cells reach ``fn`` filled
+        (``net_.fill_input``) unless ``fill=False`` (``fn`` handles NaN itself).
+        Returns the float32 result and the dtype outputs should have (X's
+        float dtype).
         """
         check_is_fitted(self)
+        net = self.net_
+
+        def apply(rows):
+            if fill and has_missing(rows):
+                return net.map_batches(rows, lambda x: fn(net.fill_input(x)))
+            return net.map_batches(rows, fn)
+
         if is_lazy_array(X):
             self._validate_lazy(X, reset=False, training=False)
             parts = [
-                self.net_.map_batches(self._check_chunk(chunk), fn)
+                apply(self._check_chunk(chunk))
                 for chunk in iter_row_chunks(X, self._chunk_rows(X.shape[1]))
             ]
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
             return np.concatenate(parts), np.dtype(dtype)
         X, X32 = self._validate_input(X)
-        return self.net_.map_batches(X32, fn), X.dtype
+        return apply(X32), X.dtype
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -628,9 +801,11 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training rows. Both float64 and float32 are accepted; training runs
-            in float32.
+            in float32. Sparse matrices are densified one batch at a time. NaN
+            (and pandas' ``pd.NA``) mark missing cells: the loss runs over the
+            observed cells only.
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -720,7 +895,7 @@ class BaseAutoencoder(
                 stacklevel=3,
             )
         first_row = data.read(0, 1) if isinstance(data, LazyRowDataset) else data[:1]
-        code = net.map_batches(first_row, net.module_.encode)
+        code = net.map_batches(first_row, lambda x: net.module_.encode(net.fill_input(x)))
         self.n_components_ = int(np.prod(code.shape[1:]))
         self.input_shape_ = (
             self._input_shape(_n_columns(data)) if self.module is None else None
@@ -766,7 +941,14 @@ class BaseAutoencoder(
     def _validate_input(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Validate rows for a fitted model: returns (validated X, float32 X)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(
+            self,
+            na_to_nan(X),
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            reset=False,
+        )
         return X, to_float32(X)
 
     @uses_threads
@@ -861,6 +1043,8 @@ class BaseAutoencoder(
         For ``loss="mse"`` this is the mean squared error over the features of
         the row; for ``loss="bce"`` the mean binary cross-entropy, defined for
         rows with values in [0, 1] only: other rows raise a ``ValueError``.
+        Missing cells (NaN) do not count: the mean runs over the observed
+        cells, and a row with no observed cell gets 0.
 
         Parameters
         ----------
@@ -873,9 +1057,7 @@ class BaseAutoencoder(
             Non-negative errors (float64); lower means better reconstructed.
         """
         check_is_fitted(self)
-        errors, _ = self._map_rows(
-            X, self._in_loss_range(lambda x: self.net_.elementwise_error(x).mean(dim=1))
-        )
+        errors, _ = self._map_rows(X, self._in_loss_range(self.net_.row_errors), fill=False)
         return errors.astype(np.float64)
 
     def score_samples(self, X):
@@ -916,6 +1098,8 @@ class BaseAutoencoder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True  # densified one batch at a time
+        tags.input_tags.allow_nan = True  # masked loss over the observed cells
         return tags
 
 

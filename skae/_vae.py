@@ -190,6 +190,13 @@ class VAETransformer(BaseAutoencoder):
     input_shape_ : tuple of int or None
         Shape of one row as the network sees it (``input_shape`` with -1
         resolved); None for an MLP without declared shape or a custom module.
+    fill_values_ : ndarray of shape (n_features_in_,)
+        Mean of each column's observed cells in the first training data (0
+        for a column with none): what the network sees in a missing cell.
+    missing_indicator_ : bool
+        Whether the first training data had missing cells (NaN), and the
+        network therefore learned a per-column embedding for them
+        (``net_.module_`` is then a ``MissingValueInput`` wrapping the network).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

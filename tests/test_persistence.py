@@ -50,6 +50,8 @@ def assert_same_params(a, b):
     for key in pa:
         if hasattr(pa[key], "get_params"):
             assert_same_params(pa[key], pb[key])
+        elif isinstance(pa[key], float) and np.isnan(pa[key]):  # missing_values=np.nan
+            assert isinstance(pb[key], float) and np.isnan(pb[key]), key
         else:
             assert pa[key] == pb[key] and type(pa[key]) is type(pb[key]), key
 

@@ -70,7 +70,8 @@ class InterruptBeforeTraining(Callback):
 # -- a failed fit leaves a fitted model as it was --------------------------------------
 FAILURES = {
     # at validation, before any training
-    "nan_input": (dict(), np.where(X > 0.9, np.nan, X), ValueError, "NaN"),
+    # (NaN is a missing cell for the autoencoders; infinity is refused by all)
+    "infinite_input": (dict(), np.where(X > 0.9, np.inf, X), ValueError, "infinity"),
     # during training: loss becomes inf/NaN
     "divergence": (
         dict(optimizer="sgd", lr=1e6),
