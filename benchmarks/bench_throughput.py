@@ -11,6 +11,13 @@ The hand-written loop is what a careful PyTorch user writes: the data moved to
 the device once, a fresh permutation per epoch, the loss summed on the device
 and read once per epoch, inference in batches under ``inference_mode``.
 
+On the CPU everything runs in the three conditions of
+``benchmarks/_conditions.py`` (idle with one thread, idle with torch's default
+threads, a busy loop pinned to one core), the hand loop both on the default
+threads and on one thread; the ratio is skae's throughput over the faster
+hand loop's. ``--conditions`` picks some of them; on a GPU only the idle
+default is run.
+
 Examples::
 
     python benchmarks/bench_throughput.py                       # 1,000,000 x 100, CPU
@@ -26,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from _conditions import CONDITIONS, load_average, machine_condition, on_threads
 from torch import nn
 
 from skae import AutoencoderTransformer
@@ -103,6 +111,41 @@ def timed(fn, device) -> float:
     return time.perf_counter() - start
 
 
+def measure(X, args, device, common) -> tuple[dict, dict]:
+    """Median seconds of fit and transform per method, methods in turns."""
+    fit_times = {"hand loop, default threads": [], "hand loop, 1 thread": [], "skae": []}
+    transform_times = {k: [] for k in fit_times}
+    threads = {"hand loop, default threads": None, "hand loop, 1 thread": 1}
+    for _ in range(args.repeats):  # interleaved, so drifting load hits all alike
+        for method, n in threads.items():
+            if device.type == "cuda" and n == 1:
+                continue
+            holder = {}
+
+            def hand_fit(holder=holder):
+                holder["model"] = fit_hand_written(X, epochs=args.epochs, **common)
+
+            fit_times[method].append(timed(on_threads(n, hand_fit), device))
+            model = holder["model"]
+            for _ in range(3):  # transform is cheap: more samples of it
+                transform_times[method].append(
+                    timed(
+                        on_threads(
+                            n, lambda m=model: transform_hand_written(m, X, **common)
+                        ),
+                        device,
+                    )
+                )
+        ae = make_skae(device, args.epochs, args.batch_size, args.precision)
+        fit_times["skae"].append(timed(lambda ae=ae: ae.fit(X), device))
+        for _ in range(3):
+            transform_times["skae"].append(timed(lambda ae=ae: ae.transform(X), device))
+    return (
+        {k: statistics.median(v) for k, v in fit_times.items() if v},
+        {k: statistics.median(v) for k, v in transform_times.items() if v},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -112,11 +155,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["bf16", "fp16"], default=None)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=["idle1", "idle", "busy"],
+        default=["idle1", "idle", "busy"],
+        help="idle1: idle, 1 thread; idle: idle, default threads; busy: a busy core",
+    )
+    parser.add_argument("--busy-core", type=int, default=0)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    keys = dict(zip(["idle1", "idle", "busy"], CONDITIONS, strict=True))
+    conditions = (
+        [keys[c] for c in args.conditions] if device.type == "cpu" else [keys["idle"]]
+    )
 
     rng = np.random.default_rng(0)
     latent = rng.normal(size=(args.rows, N_COMPONENTS)).astype(np.float32)
@@ -130,43 +182,38 @@ def main() -> None:
     fit_hand_written(warm, epochs=1, **common)
     make_skae(device, 1, args.batch_size, args.precision).fit(warm)
 
-    fit_times = {"hand-written loop": [], "skae": []}
-    transform_times = {"hand-written loop": [], "skae": []}
-    for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
-        holder = {}
-
-        def hand_fit(holder=holder):
-            holder["model"] = fit_hand_written(X, epochs=args.epochs, **common)
-
-        fit_times["hand-written loop"].append(timed(hand_fit, device))
-        ae = make_skae(device, args.epochs, args.batch_size, args.precision)
-        fit_times["skae"].append(timed(lambda ae=ae: ae.fit(X), device))
-        for _ in range(3):  # transform is cheap: more samples of it
-            model = holder["model"]
-            transform_times["hand-written loop"].append(
-                timed(lambda m=model: transform_hand_written(m, X, **common), device)
-            )
-            transform_times["skae"].append(timed(lambda ae=ae: ae.transform(X), device))
-
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"device {args.device} ({name}), torch threads {torch.get_num_threads()}, "
-        f"precision {args.precision or 'fp32'}; {args.rows} x {args.features} rows, "
+        f"device {args.device} ({name}), precision {args.precision or 'fp32'}; "
+        f"{args.rows} x {args.features} rows, "
         f"{args.features}->{HIDDEN[0]}->{HIDDEN[1]}->{N_COMPONENTS} encoder, "
-        f"batch {args.batch_size}, {args.epochs} epochs; median of {args.repeats}"
+        f"batch {args.batch_size}, {args.epochs} epochs; median of {args.repeats}; "
+        "x: throughput over the faster hand loop's"
     )
-    print(f"{'':<10}{'method':<20}{'seconds':>10}{'samples/s':>14}{'vs hand':>9}")
-    for label, times, rows in (
-        ("fit", fit_times, args.rows * args.epochs),
-        ("transform", transform_times, args.rows),
-    ):
-        hand = rows / statistics.median(times["hand-written loop"])
-        for method, values in times.items():
-            seconds = statistics.median(values)
-            rate = rows / seconds
+    summary = []
+    for condition in conditions:
+        with machine_condition(condition, args.busy_core):
             print(
-                f"{label:<10}{method:<20}{seconds:>10.3f}{rate:>14,.0f}{rate / hand:>8.2f}x"
+                f"\n== {condition} (torch threads {torch.get_num_threads()}; "
+                f"{load_average()}) =="
             )
+            fit_times, transform_times = measure(X, args, device, common)
+            print(f"{'':<10}{'method':<28}{'seconds':>10}{'samples/s':>14}{'x':>8}")
+            for label, times, rows in (
+                ("fit", fit_times, args.rows * args.epochs),
+                ("transform", transform_times, args.rows),
+            ):
+                best = rows / min(v for k, v in times.items() if k != "skae")
+                for method, seconds in times.items():
+                    rate = rows / seconds
+                    print(
+                        f"{label:<10}{method:<28}{seconds:>10.3f}{rate:>14,.0f}"
+                        f"{rate / best:>7.2f}x"
+                    )
+                summary.append((condition, label, rows / times["skae"] / best))
+    print("\nskae throughput / faster hand loop's:")
+    for condition, label, ratio in summary:
+        print(f"  {condition:<24}{label:<12}{ratio:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the skae of this checkout
 sys.path.insert(0, str(HERE / "sphinxext"))
 
-from example_requirements import missing_requirements  # noqa: E402
-
 import skae  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -94,20 +92,12 @@ def setup(app):
 
 
 # -- Example gallery -------------------------------------------------------------
-# Every example is executed. Until all estimators are merged, an example that
-# uses a part of skae this checkout lacks is left out (and listed below).
-_examples = sorted((HERE.parent / "examples").glob("plot_*.py"))
-_left_out = {p.name: missing_requirements(p) for p in _examples}
-_left_out = {name: missing for name, missing in _left_out.items() if missing}
-for _name, _missing in _left_out.items():
-    print(f"[skae docs] leaving out {_name}: skae lacks {', '.join(_missing)}")
-_ignore = "|".join(name.replace(".", r"\.") for name in _left_out) or r"__init__\.py"
-
+# Every example is executed; one that fails aborts the build.
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": _ignore,
+    "ignore_pattern": r"__init__\.py",
     "within_subsection_order": "gallery_order.GalleryOrder",
     "abort_on_example_error": True,
     "download_all_examples": False,

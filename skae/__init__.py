@@ -3,6 +3,7 @@
 from ._anomaly import AnomalyDetector
 from ._autoencoder import AutoencoderTransformer
 from ._denoising import DenoisingAutoencoder
+from ._imputer import AutoencoderImputer
 from ._persistence import load
 from ._vae import VAETransformer
 
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyDetector",
+    "AutoencoderImputer",
     "AutoencoderTransformer",
     "DenoisingAutoencoder",
     "VAETransformer",

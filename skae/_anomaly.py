@@ -142,7 +142,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Column scaling applied before the network. ``"robust"`` is described
         above; ``"standard"`` and ``"minmax"`` are scikit-learn's
         ``StandardScaler`` and ``MinMaxScaler``; a transformer is cloned and
-        used as given; ``None`` feeds the raw columns.
+        used as given; ``None`` feeds the raw columns. An inner estimator with
+        ``loss="bce"`` needs values in [0, 1]: for it, each of the three named
+        scalers means min-max scaling with values clipped to [0, 1].
     clip : float or None, default=5.0
         Scaled values are clipped to ``[-clip, clip]`` (for ``"minmax"``, to
         ``[-clip, 1 + clip]``) before training and scoring. ``None`` disables
@@ -319,6 +321,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _fit_scaler(self, X: np.ndarray):
         if self.scaler is None:
             return None
+        if isinstance(self.scaler, str) and _inner_loss(self.estimator) == "bce":
+            # Binary cross-entropy needs values in [0, 1]: scale to that range
+            # and clip rows beyond the training range to it.
+            return MinMaxScaler(clip=True).fit(X)
         if self.scaler == "robust":
             return fit_robust_scaler(X)
         if self.scaler == "standard":
@@ -687,6 +693,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             raise ValueError(f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels.")
         self.offset_ = _thresholds.offset_from_labels(scores, y, precision)
         return self
+
+
+def _inner_loss(estimator) -> str | None:
+    """The ``loss`` parameter of an inner estimator, if it has one."""
+    if estimator is None or not hasattr(estimator, "get_params"):
+        return None
+    return estimator.get_params(deep=False).get("loss")
 
 
 def _check_number(name: str, value, interval: Interval) -> None:

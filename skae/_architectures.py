@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._missing import observed_mean, observed_row_sum
 from ._modules import make_activation
 
 ARCHITECTURES = ("mlp", "conv", "lstm")
@@ -32,6 +33,13 @@ ARCHITECTURES = ("mlp", "conv", "lstm")
 # clamping keeps exp() finite and the KL term free of inf/NaN on constant or
 # badly scaled columns.
 LOGVAR_BOUNDS = (-10.0, 10.0)
+
+# Absolute floor of a calibrated decoder variance (float32 keeps 1/x finite).
+_TINY_VARIANCE = 1e-12
+_LOG_2PI = math.log(2 * math.pi)
+
+# A column whose spread is below this, relative to its magnitude, is constant.
+_FLAT_SPREAD = 10 * float(torch.finfo(torch.float32).eps)
 
 
 # -- MLP --------------------------------------------------------------------------------
@@ -319,6 +327,116 @@ class EncoderDecoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class CalibratedGaussian(nn.Module):
+    """Gaussian decoder noise whose variance is the one that fits the errors best.
+
+    A Gaussian likelihood ``N(x | xhat, sigma^2)`` with a fixed ``sigma = 1``
+    weighs reconstruction against the KL term by the scale of the data: on
+    data in [0, 1] the KL term wins and the posterior collapses, on data in
+    the hundreds the reconstruction term wins. A *calibrated decoder* (Rybkin,
+    Daniilidis and Levine, "Simple and Effective VAE Training with Calibrated
+    Decoders", ICML 2021) uses instead the variance that maximises the
+    likelihood, ``sigma^2 = mean squared error`` (over the rows and features
+    of each training batch), which makes the balance independent of the
+    data's units. One variance shared by all features: one per feature let
+    the nearly constant pixels of ``load_digits`` dominate, and the codes
+    collapsed (``benchmarks/bench_vae.py``).
+
+    The batch variance is floored at ``min_relative`` times the batch's own
+    variance, so that perfectly reconstructed data cannot drive it to zero. A
+    running average of it (``momentum`` per training batch, as in batch
+    normalisation) is kept in the ``variance`` buffer and used in eval mode,
+    so that scores are deterministic.
+
+    Parameters
+    ----------
+    momentum : float, default=0.1
+        Weight of the newest batch in the running variance.
+    min_relative : float, default=1e-3
+        Floor of the variance, relative to the data's variance in the batch.
+    """
+
+    def __init__(self, momentum: float = 0.1, min_relative: float = 1e-3) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.min_relative = min_relative
+        self.register_buffer("variance", torch.ones(()))
+        self.register_buffer("n_batches", torch.zeros((), dtype=torch.long))
+
+    def batch_variance(
+        self, squared_error: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Maximum-likelihood variance of one batch (its observed cells), floored."""
+        variance = observed_mean(squared_error, mask)
+        if len(x) > 1:
+            spread = x.var(dim=0, unbiased=False).mean().detach()
+        else:
+            spread = torch.zeros_like(variance)
+        return torch.maximum(variance, self.min_relative * spread + _TINY_VARIANCE)
+
+    def forward(
+        self, squared_error: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-row negative log-likelihood ``sum_j -log N(x_j | xhat_j, sigma^2)``.
+
+        With an observed-cell ``mask``, over the observed cells only (see
+        :func:`~skae._missing.observed_row_sum`).
+        """
+        if self.training:
+            variance = self.batch_variance(squared_error, x, mask)
+            with torch.no_grad():
+                if self.n_batches == 0:
+                    self.variance.copy_(variance)
+                else:
+                    self.variance.lerp_(variance.detach(), self.momentum)
+                self.n_batches += 1
+        else:
+            variance = self.variance
+        variance = variance.to(squared_error.dtype)
+        nll = 0.5 * (squared_error / variance + torch.log(variance) + _LOG_2PI)
+        return observed_row_sum(nll, mask)
+
+
+class Standardizer(nn.Module):
+    """Per-feature centre and scale of the training data, fixed once set.
+
+    The encoder reads ``(x - center) / scale`` and a Gaussian decoder's output
+    is mapped back by ``y * scale + center``, so the network works in units
+    of the data's own spread whatever its scale: raw pixels (0 to 16) and
+    pixels divided by 16 train the same network. The values are set once,
+    from the training data, by :meth:`set_from` (before the first training
+    step); until then the buffers are the identity (centre 0, scale 1).
+    Features with no spread keep a scale of 1.
+    """
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.register_buffer("is_set", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def set_from(self, x: torch.Tensor) -> None:
+        """Take the centre and scale from rows ``x`` (the training data)."""
+        # In float64 on the CPU (where every device's buffers can be copied from).
+        # Missing values (NaN) are left out; a column of them gets 0 and 1.
+        x = x.to("cpu", torch.float64)
+        center = torch.nanmean(x, dim=0).nan_to_num(0.0)
+        spread = torch.nanmean((x - center) ** 2, dim=0).sqrt().nan_to_num(0.0)
+        # No spread, or none float32 can resolve at the column's magnitude.
+        flat = spread <= _FLAT_SPREAD * center.abs().clamp(min=1.0)
+        scale = torch.where(flat, torch.ones_like(spread), spread)
+        self.center.copy_(center)
+        self.scale.copy_(scale)
+        self.is_set.fill_(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.center) / self.scale
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.scale + self.center
+
+
 class VariationalAutoencoder(nn.Module):
     """Variational autoencoder: Gaussian posterior ``q(z|x) = N(mean, exp(log_var))``.
 
@@ -333,25 +451,46 @@ class VariationalAutoencoder(nn.Module):
         Dimension of the latent space.
     decoder : nn.Module
         Maps latent points to (the mean of) rows.
+    standardizer : Standardizer, default=None
+        When given, the body reads standardised rows; with
+        ``rescale_output=True`` the decoder's output is mapped back to the
+        data's units (for an unbounded, Gaussian decoder).
+    rescale_output : bool, default=False
+        Whether ``decode`` applies ``standardizer.inverse``.
     """
 
-    def __init__(self, body: nn.Module, n_components: int, decoder: nn.Module) -> None:
+    def __init__(
+        self,
+        body: nn.Module,
+        n_components: int,
+        decoder: nn.Module,
+        standardizer: Standardizer | None = None,
+        rescale_output: bool = False,
+    ) -> None:
         super().__init__()
         self.body = body
         self.to_mean = nn.Linear(body.out_features, n_components)
         self.to_log_var = nn.Linear(body.out_features, n_components)
         self.decoder = decoder
+        self.standardizer = standardizer
+        self.rescale_output = rescale_output and standardizer is not None
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardizer is not None:
+            x = self.standardizer(x)
+        return self.body(x)
 
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(x)
+        features = self._features(x)
         log_var = self.to_log_var(features).clamp(*LOGVAR_BOUNDS)
         return self.to_mean(features), log_var
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_mean(self.body(x))
+        return self.to_mean(self._features(x))
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
-        return self.decoder(code)
+        out = self.decoder(code)
+        return self.standardizer.inverse(out) if self.rescale_output else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -26,11 +26,11 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Width of the code (the bottleneck).
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Widths of the encoder's hidden layers, outermost first; the decoder uses
-        them in reverse. ``()`` gives an encoder with no hidden layer. For
-        ``architecture="conv"`` the channels of each convolution block, for
-        ``"lstm"`` the units of each LSTM layer.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, outermost first (an int is one
+        hidden layer); the decoder uses them in reverse. ``()`` gives an
+        encoder with no hidden layer. For ``architecture="conv"`` the channels
+        of each convolution block, for ``"lstm"`` the units of each LSTM layer.
     architecture : {"mlp", "conv", "lstm"}, default="mlp"
         Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
         images of shape ``input_shape=(channels, height, width)``; the encoder
@@ -79,10 +79,23 @@ class AutoencoderTransformer(BaseAutoencoder):
         ``decode`` methods (deep-copied at every fit, so its initial weights are
         reused), or a callable ``module(n_features, n_components)`` returning
         one. The architecture parameters above are then ignored.
+    module_kwargs : dict, default=None
+        Keyword arguments for ``module`` when it is a class or callable:
+        ``module(n_features, n_components, **module_kwargs)``. Names it does
+        not take raise a ``ValueError`` in ``fit``.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
-        fused kernel on CPU and CUDA (torch 2.4 or later).
+        Optimizer used for training: a name, or any subclass of
+        ``torch.optim.Optimizer`` (for example ``torch.optim.SGD``). Adam and
+        AdamW run torch's fused kernel on CUDA, and on the CPU when the fit
+        uses one thread. Optimizer classes from
+        ``torch.optim`` can be saved with ``save``.
+    optimizer_kwargs : dict, default=None
+        Further keyword arguments of the optimizer, for example
+        ``dict(momentum=0.9, nesterov=True)`` with ``optimizer="sgd"``. Set the
+        learning rate and weight decay with ``lr`` and ``weight_decay``. Names
+        the optimizer does not take, and values it refuses, raise a
+        ``ValueError`` in ``fit``.
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0
@@ -110,6 +123,16 @@ class AutoencoderTransformer(BaseAutoencoder):
         accelerator the training data are staged on the device once per fit
         when they take less than half its free memory, else copied over in
         chunks from pinned host memory.
+    n_jobs : int, default=None
+        CPU threads torch uses inside this estimator's ``fit``,
+        ``partial_fit``, ``transform`` and scoring methods (torch's intra-op
+        threads; torch's global setting is restored after each call). ``None``
+        chooses from the work per batch (batch rows x network parameters): one
+        thread for small networks, which run faster on one thread -- much
+        faster when another process keeps a core busy -- and torch's own
+        setting (every core unless changed) for large ones. ``-1`` uses every
+        available core; a positive int that many threads. See
+        :doc:`/performance`.
     precision : {None, "bf16", "fp16"}, default=None
         Mixed precision for training and inference: forward passes run under
         ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
@@ -144,6 +167,13 @@ class AutoencoderTransformer(BaseAutoencoder):
     input_shape_ : tuple of int or None
         Shape of one row as the network sees it (``input_shape`` with -1
         resolved); None for an MLP without declared shape or a custom module.
+    fill_values_ : ndarray of shape (n_features_in_,)
+        Mean of each column's observed cells in the first training data (0
+        for a column with none): what the network sees in a missing cell.
+    missing_indicator_ : bool
+        Whether the first training data had missing cells (NaN), and the
+        network therefore learned a per-column embedding for them
+        (``net_.module_`` is then a ``MissingValueInput`` wrapping the network).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -216,7 +246,9 @@ class AutoencoderTransformer(BaseAutoencoder):
         groups=1,
         activity_l1=0.0,
         module=None,
+        module_kwargs=None,
         optimizer="adam",
+        optimizer_kwargs=None,
         lr=1e-3,
         weight_decay=0.0,
         batch_size=64,
@@ -227,6 +259,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        n_jobs=None,
         precision=None,
         random_state=None,
         verbose=0,
@@ -243,7 +276,9 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.groups = groups
         self.activity_l1 = activity_l1
         self.module = module
+        self.module_kwargs = module_kwargs
         self.optimizer = optimizer
+        self.optimizer_kwargs = optimizer_kwargs
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -254,6 +289,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.n_jobs = n_jobs
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose

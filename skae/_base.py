@@ -9,12 +9,16 @@ skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -23,7 +27,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
@@ -38,9 +42,11 @@ from torch import nn
 from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
 from ._callbacks import check_finite_weights
 from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_row_chunks
+from ._missing import MissingValueInput
 from ._modules import ACTIVATIONS, MLPAutoencoder
 from ._nets import PRECISIONS, AutoencoderNet
 from ._persistence import PersistenceMixin, default_persist_state
+from ._threads import positions_per_row, resolve_n_jobs, torch_threads, work_per_batch
 from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
@@ -53,11 +59,14 @@ OPTIMIZERS = {
 LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 # torch's fused Adam/AdamW kernels (one kernel for every parameter instead of a
-# Python loop over them) exist on CPU and CUDA from torch 2.4. For the small
-# networks skae trains on tabular data the optimizer step is a large share of
-# each batch: fused, a 500-step fit of a small MLP ran about 25% faster.
-_FUSED_OPTIMIZERS = ("adam", "adamw")
-_HAS_FUSED_CPU_ADAM = torch.torch_version.TorchVersion(torch.__version__) >= "2.4"
+# Python loop over them) on CPU and CUDA (torch >= 2.4; skae needs 2.13). On CUDA skae
+# always asks for them (torch recommends them there). On the CPU only for fits
+# that run on one thread: there fused beat the for-loop and foreach kernels
+# idle and with a busy core (0.38 s against 0.51 s and 0.50 s on the 20,000 x
+# 64 benchmark), but the fused kernel parallelises over torch's thread pool
+# and, with several threads and a core taken by another process, a 10-epoch
+# fit of 2,000 x 20 rows took 13.9 s against 0.17 s (docs/performance.rst).
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -172,20 +181,55 @@ def training_state_restored_on_failure(net):
         raise
 
 
-def largest_magnitude(X: np.ndarray) -> float:
-    """``max |X|`` from two reductions, without allocating ``np.abs(X)``.
+def value_range(X) -> tuple[float, float]:
+    """``(min, max)`` of the observed (non-NaN) values of dense or sparse ``X``.
+
+    Two reductions, without allocating a copy; the NaN-skipping reductions run
+    only when a NaN is present. A sparse matrix's implicit zeros count; no
+    observed value gives ``(0, 0)``.
+    """
+    values = X.data if sp.issparse(X) else X
+    if not values.size:
+        low = high = 0.0
+    else:
+        low, high = float(values.min()), float(values.max())
+        if math.isnan(low) or math.isnan(high):
+            if np.isnan(values).all():
+                low = high = 0.0
+            else:
+                low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+        low, high = min(low, 0.0), max(high, 0.0)
+    return low, high
+
+
+def largest_magnitude(X) -> float:
+    """``max |X|`` over the observed cells, without allocating ``np.abs(X)``.
 
     This runs on every ``transform`` of float64 input, where a temporary copy of
     ``X`` cost as much as the forward pass itself.
     """
-    if not X.size:
-        return 0.0
-    return float(max(-X.min(), X.max()))
+    low, high = value_range(X)
+    return max(-low, high)
 
 
-def to_float32(X: np.ndarray) -> np.ndarray:
-    """Cast validated input to float32 (the precision skae trains in), refusing overflow."""
-    if X.dtype == np.float32:
+def has_missing(X) -> bool:
+    """Whether dense or sparse ``X`` has a missing cell (NaN), in one reduction."""
+    values = X.data if sp.issparse(X) else X
+    return bool(values.size) and bool(np.isnan(values.min()))
+
+
+def to_float32(X):
+    """Cast validated input to float32 (the precision skae trains in), refusing overflow.
+
+    Sparse input stays sparse (CSR); NaN (missing cells) stay NaN.
+    """
+    if sp.issparse(X):
+        if X.format != "csr":
+            X = X.tocsr()
+        if X.dtype == np.float32:
+            return X
+    elif X.dtype == np.float32:
         return X
     if largest_magnitude(X) > _FLOAT32_MAX:
         raise ValueError(
@@ -196,6 +240,68 @@ def to_float32(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32)
 
 
+def uses_threads(method):
+    """Run an inference method of a fitted estimator under its ``n_jobs`` thread count."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        net = getattr(self, "net_", None)
+        if net is None or not hasattr(net, "module_"):
+            return method(self, *args, **kwargs)  # unfitted: the method raises
+        with self._threads_for(net.module_):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def na_to_nan(X):
+    """pandas' ``pd.NA`` as NaN, so that numeric data with missing cells validate.
+
+    Nullable numeric columns (``Float64``, ``Int64``) scikit-learn converts
+    itself; ``object`` columns (and object arrays) holding numbers and
+    ``pd.NA`` it cannot, so their ``pd.NA`` become NaN here. Anything else is
+    returned as given (strings still get scikit-learn's error).
+    """
+    if isinstance(X, pd.DataFrame):
+        objects = [c for c, dtype in X.dtypes.items() if dtype == np.dtype(object)]
+        if not objects:
+            return X
+        X = X.copy()
+        for column in objects:
+            values = X[column]
+            X[column] = values.where(values.notna(), np.nan)
+        return X
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        return np.where(pd.isna(X), np.nan, X)
+    return X
+
+
+def column_fill_stats(X) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-column sums and counts of the observed cells, and whether any is missing.
+
+    Dense or CSR ``X``; float64 sums. Only input with missing cells pays for a
+    mask.
+    """
+    n_samples, n_features = X.shape
+    if sp.issparse(X):
+        data = X.data
+        missing = np.isnan(data)
+        values = np.where(missing, 0.0, data) if missing.any() else data
+        sums = np.bincount(X.indices, weights=values, minlength=n_features)
+        n_missing = np.bincount(X.indices[missing], minlength=n_features)
+        return sums, n_samples - n_missing, bool(missing.any())
+    if not has_missing(X):
+        return X.sum(axis=0, dtype=np.float64), np.full(n_features, n_samples), False
+    observed = ~np.isnan(X)
+    sums = np.where(observed, X, 0).sum(axis=0, dtype=np.float64)
+    return sums, observed.sum(axis=0), True
+
+
+def fill_from_stats(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Column means of the observed cells; 0 for a column with none."""
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+
+
 class BaseAutoencoder(
     PersistenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -203,7 +309,7 @@ class BaseAutoencoder(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "input_shape": [None, tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -213,7 +319,9 @@ class BaseAutoencoder(
         "batch_norm": ["boolean"],
         "activity_l1": [Interval(Real, 0, None, closed="left")],
         "module": [None, HasMethods(["encode", "decode"]), callable],
+        "module_kwargs": [None, dict],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "optimizer_kwargs": [None, dict],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -224,6 +332,11 @@ class BaseAutoencoder(
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "device": [str],
+        "n_jobs": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Options(Integral, {-1}),
+        ],
         "precision": [StrOptions(set(PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -235,11 +348,12 @@ class BaseAutoencoder(
     # -- what subclasses customise ------------------------------------------------
     def _build_module(self, n_features: int) -> nn.Module:
         """Return a freshly initialised network for rows of ``n_features``."""
+        module_kwargs = self._module_kwargs()
         if self.module is not None:
             if isinstance(self.module, nn.Module):
                 # Copy so that fitting never mutates the parameter itself.
                 return copy.deepcopy(self.module)
-            return self.module(n_features, self.n_components)
+            return self.module(n_features, self.n_components, **module_kwargs)
         if self.architecture == "mlp":
             self._input_shape(n_features)  # only validates a declared shape
             return MLPAutoencoder(
@@ -255,6 +369,22 @@ class BaseAutoencoder(
         self._groups(n_features)  # only validates
         body, decoder = self._module_parts(n_features)
         return EncoderDecoder(body, self.n_components, decoder)
+
+    def _module_kwargs(self) -> dict:
+        """Validated ``module_kwargs``: arguments of a ``module`` given as a class."""
+        kwargs = dict(getattr(self, "module_kwargs", None) or {})
+        if not kwargs:
+            return kwargs
+        if self.module is None or isinstance(self.module, nn.Module):
+            what = "None" if self.module is None else "a module instance"
+            raise ValueError(
+                f"module_kwargs={kwargs!r} needs module to be a class or callable "
+                f"that builds the network; module is {what}."
+            )
+        _check_keywords(
+            self.module, kwargs, "module_kwargs", skip=2, owner=_name(self.module)
+        )
+        return kwargs
 
     def _module_parts(self, n_features: int) -> tuple[nn.Module, nn.Module]:
         """Encoder body and decoder of ``architecture`` for rows of ``n_features``."""
@@ -292,10 +422,12 @@ class BaseAutoencoder(
         return groups
 
     def _hidden_sizes(self) -> tuple[int, ...]:
-        sizes = tuple(self.hidden_layer_sizes)
+        sizes = self.hidden_layer_sizes
+        # An int is one hidden layer of that width, as in scikit-learn's MLPs.
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not all(isinstance(s, Integral) and s > 0 for s in sizes):
             raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
+                "hidden_layer_sizes must be a positive integer or a sequence of them, got "
                 f"{self.hidden_layer_sizes!r}."
             )
         if self.architecture != "mlp" and not sizes:
@@ -361,7 +493,11 @@ class BaseAutoencoder(
 
     def _net_params(self) -> dict:
         """Extra keyword arguments for ``_net_class`` (they override the common ones)."""
-        return {"activity_l1": self.activity_l1, "precision": self.precision}
+        return {
+            "activity_l1": self.activity_l1,
+            "precision": self.precision,
+            **self._missing_net_params(),
+        }
 
     def _output_activation(self) -> str:
         if self.output_activation == "auto":
@@ -369,11 +505,14 @@ class BaseAutoencoder(
         return self.output_activation
 
     def _check_training_data(self, X: np.ndarray) -> None:
-        """Refuse data the chosen loss cannot fit."""
-        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+        """Refuse data the chosen loss cannot fit (dense or sparse, NaN skipped)."""
+        if self.loss != "bce":
+            return
+        low, high = value_range(X)
+        if low < 0 or high > 1:
             raise ValueError(
                 "loss='bce' needs every value of X in [0, 1]; got values in "
-                f"[{X.min():.3g}, {X.max():.3g}]. Scale X (e.g. MinMaxScaler) or use "
+                f"[{low:.3g}, {high:.3g}]. Scale X (e.g. MinMaxScaler) or use "
                 "loss='mse'."
             )
         if self.loss == "bce" and self._output_activation() != "sigmoid":
@@ -408,8 +547,69 @@ class BaseAutoencoder(
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
-    def _optimizer_class(self):
-        return OPTIMIZERS.get(self.optimizer, self.optimizer)
+    def _optimizer_class(self) -> type[torch.optim.Optimizer]:
+        """The optimizer class; a class that is not a torch optimizer is refused."""
+        cls = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise TypeError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)} or a subclass of "
+                f"torch.optim.Optimizer (for example torch.optim.SGD); got {cls!r}."
+            )
+        return cls
+
+    def _optimizer_params(self, fused: bool) -> dict:
+        """skorch's ``optimizer__*`` arguments (``weight_decay``, ``optimizer_kwargs``).
+
+        Every argument is checked against the optimizer's signature and tried on
+        a dummy parameter, so that a wrong name or value is a ``ValueError``
+        from skae naming it, before any training.
+        """
+        cls = self._optimizer_class()
+        kwargs = dict(getattr(self, "optimizer_kwargs", None) or {})
+        for name in ("params", "lr"):
+            if name in kwargs:
+                raise ValueError(
+                    f"optimizer_kwargs may not set {name!r}"
+                    + (": use the lr parameter." if name == "lr" else ".")
+                )
+        accepted = _keywords(cls)
+        if self.weight_decay or "weight_decay" in (accepted or {"weight_decay"}):
+            if "weight_decay" in kwargs:
+                raise ValueError(
+                    "optimizer_kwargs may not set 'weight_decay': use the "
+                    "weight_decay parameter."
+                )
+            kwargs = {"weight_decay": self.weight_decay, **kwargs}
+        _check_keywords(cls, kwargs, "optimizer_kwargs", skip=1, owner=cls.__name__)
+        if fused and cls in _FUSED_OPTIMIZERS:
+            if "fused" not in kwargs and "foreach" not in kwargs:
+                kwargs["fused"] = True
+        try:
+            cls([nn.Parameter(torch.zeros(1))], lr=self.lr, **kwargs)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(
+                f"{cls.__name__} refused optimizer_kwargs={self.optimizer_kwargs!r} "
+                f"(with lr={self.lr!r}, weight_decay={self.weight_decay!r}): {exc}"
+            ) from None
+        return {f"optimizer__{k}": v for k, v in kwargs.items()}
+
+    # -- CPU threads (n_jobs, skae/_threads.py) -------------------------------------
+    def _n_threads(self, module: nn.Module) -> int | None:
+        """Intra-op threads for calls on ``module``; None keeps torch's setting."""
+        shape = None
+        if self.module is None and self.architecture != "mlp":
+            n_features = getattr(self, "n_features_in_", None)
+            try:
+                shape = self._input_shape(n_features) if n_features else self.input_shape
+            except ValueError:
+                shape = None
+        positions = positions_per_row(shape, self.architecture)
+        work = work_per_batch(module, self.batch_size, positions)
+        return resolve_n_jobs(getattr(self, "n_jobs", None), work)
+
+    def _threads_for(self, module: nn.Module):
+        """Context manager: torch's thread count for calls on ``module``, restored after."""
+        return torch_threads(self._n_threads(module))
 
     def _make_net(
         self, n_features: int, device: torch.device, incremental: bool = False
@@ -420,11 +620,15 @@ class BaseAutoencoder(
         callbacks = self._callbacks()
         if incremental:
             callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
+        module = self._input_module(n_features)
+        n_threads = self._n_threads(module)
+        one_thread = (n_threads or torch.get_num_threads()) == 1
+        fused = device.type == "cuda" or (device.type == "cpu" and one_thread)
         params = dict(
-            module=self._build_module(n_features),
+            module=module,
             criterion=LOSSES[self.loss](reduction="none"),
             optimizer=self._optimizer_class(),
-            optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_params(fused),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -433,24 +637,31 @@ class BaseAutoencoder(
             device=str(device),
             verbose=int(self.verbose),
         )
-        if (
-            self.optimizer in _FUSED_OPTIMIZERS
-            and _HAS_FUSED_CPU_ADAM
-            and device.type in ("cpu", "cuda")
-        ):
-            params["optimizer__fused"] = True
         params.update(self._net_params())
         return self._net_class(**params)
 
     def _validate_fit_data(self, X, reset: bool = True) -> np.ndarray | LazyRowDataset:
-        """Validated training rows: float32 in memory, or a lazy dataset read in chunks."""
+        """Validated training rows: float32 in memory, or a lazy dataset read in chunks.
+
+        Sparse input comes back as a float32 CSR matrix (densified later, one
+        batch at a time). Missing cells (NaN, ``pd.NA``) are kept as NaN; on
+        the first fit they set ``fill_values_`` and ``missing_indicator_``.
+        """
         if is_lazy_array(X):
-            self._validate_lazy(X, reset=reset, training=True)
+            stats = self._validate_lazy(X, reset=reset, training=True)
+            self._set_missing_state(*stats, reset=reset)
             return LazyRowDataset(X)
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+            self,
+            na_to_nan(X),
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2,
+            reset=reset,
         )
         X32 = to_float32(X)
+        self._set_missing_state(*column_fill_stats(X32), reset=reset)
         largest = largest_magnitude(X32)
         if largest > _MAX_TRAINING_MAGNITUDE:
             raise ValueError(
@@ -462,16 +673,60 @@ class BaseAutoencoder(
         self._check_training_data(X32)
         return X32
 
+    # -- missing cells -------------------------------------------------------------
+    # Estimators whose training itself makes cells missing (the imputer's
+    # masking noise) set this, so that their network always has the indicator.
+    _always_missing_aware = False
+
+    def _set_missing_state(
+        self, sums: np.ndarray, counts: np.ndarray, any_missing: bool, *, reset: bool
+    ) -> None:
+        """Learn the fill values at the first fit; later chunks only switch the mask on.
+
+        A network whose first training data had missing cells gets a
+        :class:`~skae._missing.MissingValueInput` (fill value plus a learned
+        missing-cell embedding); the others see the fill value alone, at
+        scoring time or in later ``partial_fit`` chunks.
+        """
+        if reset:
+            self.fill_values_ = fill_from_stats(sums, counts)
+            self.missing_indicator_ = bool(any_missing or self._always_missing_aware)
+        elif any_missing and hasattr(self, "net_"):
+            self.net_.masked_loss = True
+
+    def _input_module(self, n_features: int) -> nn.Module:
+        """``_build_module``'s network, wrapped to take NaN where training had some.
+
+        A module with a true ``handles_missing`` attribute reads NaN itself and
+        is not wrapped.
+        """
+        module = self._build_module(n_features)
+        wanted = getattr(self, "missing_indicator_", False)
+        if wanted and not getattr(module, "handles_missing", False):
+            fill = torch.as_tensor(np.asarray(self.fill_values_, dtype=np.float32))
+            module = MissingValueInput(module, fill)
+        return module
+
+    def _missing_net_params(self) -> dict:
+        """The net's mask switch and fill values (see ``AutoencoderNet``)."""
+        fill = getattr(self, "fill_values_", None)
+        return {
+            "masked_loss": bool(getattr(self, "missing_indicator_", False)),
+            "fill_values": None if fill is None else np.asarray(fill, dtype=np.float32),
+        }
+
     # -- data that stays out of memory ----------------------------------------------
     def _chunk_rows(self, n_features: int) -> int:
         return chunk_rows(n_features, self.batch_size)
 
-    def _validate_lazy(self, X, *, reset: bool, training: bool) -> None:
+    def _validate_lazy(self, X, *, reset: bool, training: bool):
         """check_array's checks on a lazily sliced array, without loading it whole.
 
         Shape, width and feature names are checked from metadata; values
-        (numeric, finite, within float32, within the loss's range) chunk by
-        chunk, with the messages ``check_array`` would give.
+        (numeric, no infinity, within float32, within the loss's range) chunk
+        by chunk, with the messages ``check_array`` would give. For training,
+        returns the columns' observed sums and counts and whether any cell is
+        missing (NaN), gathered on the same pass.
         """
         n_samples, n_features = X.shape
         if n_features < 1:
@@ -487,35 +742,58 @@ class BaseAutoencoder(
             )
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
-        if training:
-            for chunk in iter_row_chunks(X, self._chunk_rows(n_features)):
-                self._check_training_data(self._check_chunk(chunk))
+        if not training:
+            return None
+        sums, counts = np.zeros(n_features), np.zeros(n_features, dtype=np.int64)
+        any_missing = False
+        for chunk in iter_row_chunks(X, self._chunk_rows(n_features)):
+            chunk = self._check_chunk(chunk)
+            self._check_training_data(chunk)
+            chunk_sums, chunk_counts, chunk_missing = column_fill_stats(chunk)
+            sums += chunk_sums
+            counts += chunk_counts
+            any_missing = any_missing or chunk_missing
+        return sums, counts, any_missing
 
     @staticmethod
     def _check_chunk(chunk: np.ndarray) -> np.ndarray:
         """Validate one in-memory chunk of lazy input and return it as float32."""
         chunk = check_array(
-            chunk, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+            chunk,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=0,
+            input_name="X",
         )
         return to_float32(chunk)
 
-    def _map_rows(self, X, fn) -> tuple[np.ndarray, np.dtype]:
+    def _map_rows(self, X, fn, *, fill: bool = True) -> tuple[np.ndarray, np.dtype]:
         """Validate ``X`` for the fitted model and apply ``fn`` in batches.
 
-        Lazy arrays are read, validated and mapped one chunk at a time. Returns
-        the float32 result and the dtype outputs should have (X's float dtype).
+        Lazy arrays are read, validated and mapped one chunk at a time; sparse
+        ones densified one batch at a time. Missing cells reach ``fn`` filled
+        (``net_.fill_input``) unless ``fill=False`` (``fn`` handles NaN itself).
+        Returns the float32 result and the dtype outputs should have (X's
+        float dtype).
         """
         check_is_fitted(self)
+        net = self.net_
+
+        def apply(rows):
+            if fill and has_missing(rows):
+                return net.map_batches(rows, lambda x: fn(net.fill_input(x)))
+            return net.map_batches(rows, fn)
+
         if is_lazy_array(X):
             self._validate_lazy(X, reset=False, training=False)
             parts = [
-                self.net_.map_batches(self._check_chunk(chunk), fn)
+                apply(self._check_chunk(chunk))
                 for chunk in iter_row_chunks(X, self._chunk_rows(X.shape[1]))
             ]
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
             return np.concatenate(parts), np.dtype(dtype)
         X, X32 = self._validate_input(X)
-        return self.net_.map_batches(X32, fn), X.dtype
+        return apply(X32), X.dtype
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -523,9 +801,11 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training rows. Both float64 and float32 are accepted; training runs
-            in float32.
+            in float32. Sparse matrices are densified one batch at a time. NaN
+            (and pandas' ``pd.NA``) mark missing cells: the loss runs over the
+            observed cells only.
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -540,7 +820,8 @@ class BaseAutoencoder(
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with seeded_torch(seed, device):
                 net = self._make_net(_n_columns(data), device)
-                net.fit(data)
+                with self._threads_for(net.module):
+                    net.fit(data)
             self._set_fitted_attributes(net, data)
             self._seed = seed
         return self
@@ -590,7 +871,7 @@ class BaseAutoencoder(
             # A fresh, repeatable seed per call: shuffling and dropout differ
             # between calls but the sequence of calls repeats exactly.
             seed = (getattr(self, "_seed", 0) + len(net.history)) % np.iinfo(np.int32).max
-            with seeded_torch(seed, device):
+            with seeded_torch(seed, device), self._threads_for(net.module):
                 net.partial_fit(data, epochs=1)
             self._set_fitted_attributes(net, data)
             self.stopped_early_ = False
@@ -614,7 +895,7 @@ class BaseAutoencoder(
                 stacklevel=3,
             )
         first_row = data.read(0, 1) if isinstance(data, LazyRowDataset) else data[:1]
-        code = net.map_batches(first_row, net.module_.encode)
+        code = net.map_batches(first_row, lambda x: net.module_.encode(net.fill_input(x)))
         self.n_components_ = int(np.prod(code.shape[1:]))
         self.input_shape_ = (
             self._input_shape(_n_columns(data)) if self.module is None else None
@@ -660,9 +941,17 @@ class BaseAutoencoder(
     def _validate_input(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Validate rows for a fitted model: returns (validated X, float32 X)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(
+            self,
+            na_to_nan(X),
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            reset=False,
+        )
         return X, to_float32(X)
 
+    @uses_threads
     def transform(self, X):
         """Encode ``X`` into the code space.
 
@@ -676,9 +965,11 @@ class BaseAutoencoder(
         X_new : ndarray of shape (n_samples, n_components_)
             The codes, in the dtype of ``X`` (float32 or float64).
         """
+        check_is_fitted(self)  # before self.net_ is looked up
         codes, dtype = self._map_rows(X, self.net_.module_.encode)
         return codes.astype(dtype, copy=False)
 
+    @uses_threads
     def inverse_transform(self, X):
         """Decode codes back to the input space.
 
@@ -702,6 +993,7 @@ class BaseAutoencoder(
         decoded = self.net_.map_batches(to_float32(X), self.net_.module_.decode)
         return decoded.astype(X.dtype, copy=False)
 
+    @uses_threads
     def reconstruct(self, X):
         """Encode and decode ``X``: the network's reconstruction of each row.
 
@@ -715,14 +1007,44 @@ class BaseAutoencoder(
         X_reconstructed : ndarray of shape (n_samples, n_features_in_)
             The reconstructions, in the dtype of ``X``.
         """
+        check_is_fitted(self)  # before self.net_ is looked up
         reconstructions, dtype = self._map_rows(X, self.net_.module_)
         return reconstructions.astype(dtype, copy=False)
 
+    def _in_loss_range(self, fn):
+        """``fn`` on a batch, after checking the batch lies where the loss is defined.
+
+        Binary cross-entropy (the Bernoulli likelihood) is defined for values
+        in [0, 1] only: a ``loss="bce"`` model refuses to score rows outside
+        that range with a ``ValueError`` rather than torch's error or a
+        meaningless number. Missing values are left to the loss.
+        """
+        if self.loss != "bce":
+            return fn
+
+        def checked(x: torch.Tensor) -> torch.Tensor:
+            values = torch.nan_to_num(x, nan=0.5)
+            low, high = float(values.min()), float(values.max())
+            if low < 0 or high > 1:
+                raise ValueError(
+                    "loss='bce' scores rows with values in [0, 1] only (the Bernoulli "
+                    f"likelihood is undefined elsewhere); got values in [{low:.4g}, "
+                    f"{high:.4g}]. Scale X as the training data was and clip it, for "
+                    "example np.clip(X, 0, 1), or use loss='mse'."
+                )
+            return fn(x)
+
+        return checked
+
+    @uses_threads
     def reconstruction_error(self, X):
         """Per-sample reconstruction error: the training loss of each row.
 
         For ``loss="mse"`` this is the mean squared error over the features of
-        the row; for ``loss="bce"`` the mean binary cross-entropy.
+        the row; for ``loss="bce"`` the mean binary cross-entropy, defined for
+        rows with values in [0, 1] only: other rows raise a ``ValueError``.
+        Missing cells (NaN) do not count: the mean runs over the observed
+        cells, and a row with no observed cell gets 0.
 
         Parameters
         ----------
@@ -734,7 +1056,8 @@ class BaseAutoencoder(
         errors : ndarray of shape (n_samples,)
             Non-negative errors (float64); lower means better reconstructed.
         """
-        errors, _ = self._map_rows(X, lambda x: self.net_.elementwise_error(x).mean(dim=1))
+        check_is_fitted(self)
+        errors, _ = self._map_rows(X, self._in_loss_range(self.net_.row_errors), fill=False)
         return errors.astype(np.float64)
 
     def score_samples(self, X):
@@ -775,6 +1098,8 @@ class BaseAutoencoder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True  # densified one batch at a time
+        tags.input_tags.allow_nan = True  # masked loss over the observed cells
         return tags
 
 
@@ -799,3 +1124,46 @@ def _stop_holding_out(net: AutoencoderNet) -> None:
     if len(kept) < len(net.callbacks_):
         net.callbacks_ = kept
         net._listeners = {}
+
+
+def _name(obj) -> str:
+    return getattr(obj, "__qualname__", None) or type(obj).__qualname__
+
+
+def _keywords(fn) -> set[str] | None:
+    """Keyword arguments ``fn`` takes; None if it takes ``**kwargs`` or has no signature."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    names = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ):
+            names.add(parameter.name)
+    return names
+
+
+def _check_keywords(fn, kwargs: dict, option: str, *, skip: int, owner: str) -> None:
+    """Refuse keys of ``kwargs`` that ``fn`` does not take (after ``skip`` positionals)."""
+    bad = [k for k in kwargs if not isinstance(k, str)]
+    if bad:
+        raise ValueError(f"{option} needs string keys; got {bad!r}.")
+    accepted = _keywords(fn)
+    if accepted is None:
+        return
+    try:
+        positional = list(inspect.signature(fn).parameters)[:skip]
+    except (TypeError, ValueError):  # pragma: no cover - _keywords returned None
+        positional = []
+    accepted -= set(positional)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(
+            f"{option} has argument(s) {unknown} that {owner} does not take; "
+            f"it takes {sorted(accepted)}."
+        )

@@ -377,3 +377,102 @@ class ChunkedBatchIterator:
                     batch = chunk[offset : offset + bs]
                     yield batch, batch
                 number += 1
+
+
+# -- sparse input ---------------------------------------------------------------------
+# Rows of a sparse matrix are densified one batch at a time; inference batches are
+# capped to about this many bytes of dense float32, whatever ``batch_size`` says.
+SPARSE_BATCH_BYTES = 1 << 24
+
+
+def sparse_batch_rows(n_features: int, batch_size: int) -> int:
+    """Rows per densified inference batch: ``batch_size``, capped to the byte budget."""
+    cap = max(1, SPARSE_BATCH_BYTES // (4 * max(n_features, 1)))
+    return max(1, min(batch_size, cap))
+
+
+class SparseRowDataset(torch.utils.data.Dataset):
+    """Rows of a CSR matrix (float32, already validated), densified on demand.
+
+    The matrix itself stays sparse: only the rows of one batch are ever dense
+    at a time (:class:`SparseBatchIterator`). Explicitly stored zeros are
+    ordinary zeros, and stored NaN are missing cells as in dense input.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array of shape (n_samples, n_features)
+        Converted to CSR float32 if it is not already.
+    """
+
+    def __init__(self, X) -> None:
+        if not (sp.issparse(X) and X.format == "csr"):
+            X = sp.csr_matrix(X)
+        self.X = X if X.dtype == np.float32 else X.astype(np.float32)
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    def __getitem__(self, i):
+        row = torch.from_numpy(self.read(i, i + 1)[0])
+        return row, row
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a dense float32 array."""
+        return densify(self.X[start:stop])
+
+    def read_rows(self, indices: np.ndarray) -> np.ndarray:
+        """The rows ``indices`` (in that order) as a dense float32 array."""
+        return densify(self.X[indices])
+
+    def subset(self, indices: torch.Tensor) -> SparseRowDataset:
+        return SparseRowDataset(self.X[indices.numpy()])
+
+
+def densify(X) -> np.ndarray:
+    """A (small) sparse block as a C-contiguous float32 array."""
+    return np.ascontiguousarray(X.toarray(), dtype=np.float32)
+
+
+class SparseBatchIterator:
+    """Dense ``(X_batch, X_batch)`` pairs from a :class:`SparseRowDataset`.
+
+    Training passes draw a full permutation of the rows, as
+    :class:`BatchIterator` does (and, like it, never end on a one-row batch);
+    each batch is gathered from the CSR matrix and densified on its own, so
+    memory holds the sparse matrix plus one dense batch.
+    """
+
+    def __init__(
+        self,
+        dataset: SparseRowDataset,
+        batch_size: int,
+        shuffle: bool = False,
+        device: torch.device | str | None = "cpu",
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = torch.device("cpu" if device is None else device)
+        self.shard_index, self.n_shards = 0, 1
+
+    shard = BatchIterator.shard
+    _bounds = BatchIterator._bounds
+    __len__ = BatchIterator.__len__
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self.dataset)).numpy() if self.shuffle else None
+        pin = self.device.type == "cuda"
+        for start, end in self._bounds():
+            if order is None:
+                rows = self.dataset.read(start, end)
+            else:
+                rows = self.dataset.read_rows(order[start:end])
+            batch = torch.from_numpy(rows)
+            if pin:
+                batch = batch.pin_memory()
+            batch = batch.to(self.device, non_blocking=True)
+            yield batch, batch

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
@@ -26,8 +27,19 @@ from ._data import (
     ChunkedBatchIterator,
     LazyRowDataset,
     RowDataset,
+    SparseBatchIterator,
+    SparseRowDataset,
+    densify,
     inference_batch_size,
+    sparse_batch_rows,
     stage,
+)
+from ._missing import (
+    fill_missing,
+    observed_mask,
+    observed_mean,
+    observed_row_mean,
+    observed_row_sum,
 )
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -54,14 +66,30 @@ class AutoencoderNet(NeuralNet):
         Mixed precision: forward passes run under ``torch.autocast`` in this
         dtype; losses, weights and optimizer state stay float32. ``"fp16"``
         scales the loss with a ``GradScaler`` against gradient underflow.
+    masked_loss : bool
+        Whether training batches may hold missing cells (NaN): the loss is then
+        the mean error over the observed cells only, and a network that is not
+        a :class:`~skae._missing.MissingValueInput` sees ``fill_values`` in the
+        missing cells. False skips the mask (the data are complete).
+    fill_values : array-like of shape (n_features,) or None
+        Value a missing cell takes on its way into a network that does not
+        handle NaN itself (None: 0).
     """
 
     def __init__(
-        self, *args, activity_l1: float = 0.0, precision: str | None = None, **kwargs
+        self,
+        *args,
+        activity_l1: float = 0.0,
+        precision: str | None = None,
+        masked_loss: bool = False,
+        fill_values=None,
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.activity_l1 = activity_l1
         self.precision = precision
+        self.masked_loss = masked_loss
+        self.fill_values = fill_values
 
     # -- how training ends ---------------------------------------------------
     def get_default_callbacks(self):
@@ -153,9 +181,11 @@ class AutoencoderNet(NeuralNet):
         accelerator = getattr(self, "accelerator", None)
         return accelerator.device if accelerator is not None else torch.device("cpu")
 
-    def get_dataset(self, X, y=None) -> RowDataset | LazyRowDataset:
-        if isinstance(X, RowDataset | LazyRowDataset):
+    def get_dataset(self, X, y=None) -> RowDataset | LazyRowDataset | SparseRowDataset:
+        if isinstance(X, RowDataset | LazyRowDataset | SparseRowDataset):
             return X
+        if sp.issparse(X):  # stays sparse; batches are densified one at a time
+            return SparseRowDataset(X)
         return RowDataset(stage(X, self.data_device))
 
     def get_iterator(
@@ -172,6 +202,12 @@ class AutoencoderNet(NeuralNet):
         if not training:  # no gradients: bigger batches are cheaper
             batch_size = inference_batch_size(
                 batch_size, widest_layer(self.module_), self.data_device
+            )
+        if isinstance(dataset, SparseRowDataset):
+            if not training:  # a dense batch of bounded size
+                batch_size = sparse_batch_rows(dataset.n_features, batch_size)
+            return SparseBatchIterator(
+                dataset, batch_size, shuffle=training, device=self.data_device
             )
         iterator_class = (
             ChunkedBatchIterator if isinstance(dataset, LazyRowDataset) else BatchIterator
@@ -247,21 +283,66 @@ class AutoencoderNet(NeuralNet):
 
     # -- forward and loss -------------------------------------------------------
     def infer(self, x, **fit_params):
+        if self.masked_loss:
+            x = self.fill_input(x)
         code = self.module_.encode(x)
         return self.module_.decode(code), code
 
     def get_loss(self, y_pred, y_true, X=None, training: bool = False) -> torch.Tensor:
         reconstruction, code = y_pred
-        loss = self.mean_error(reconstruction, y_true)
+        loss = self.mean_error(reconstruction, y_true, self.loss_mask(y_true))
         if self.activity_l1:
             loss = loss + self.activity_l1 * code.abs().sum(dim=1).mean()
         return loss
 
+    # -- missing cells (NaN): the generic mask mechanism ----------------------------
+    def loss_mask(self, target: torch.Tensor) -> torch.Tensor | None:
+        """Observed-cell mask of a training target, or None when data are complete.
+
+        Losses take this optional mask (``mean_error``, and ``VAENet``'s
+        likelihood) and average over the observed cells only.
+        """
+        return observed_mask(target) if self.masked_loss else None
+
+    def fill_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as the network's input: NaN replaced by the fill values.
+
+        A no-op for a module with a true ``handles_missing`` attribute (such
+        as :class:`~skae._missing.MissingValueInput`), which fills and flags
+        missing cells itself.
+        """
+        if getattr(self.module_, "handles_missing", False):
+            return x
+        fill = self._fill_tensor(x)
+        shape = x.shape
+        return fill_missing(x.reshape(shape[0], -1), fill).reshape(shape)
+
+    def _fill_tensor(self, x: torch.Tensor) -> torch.Tensor | float:
+        if self.fill_values is None:
+            return 0.0
+        cached = getattr(self, "_fill_cache", None)
+        if cached is None or cached.device != x.device or cached.dtype != x.dtype:
+            cached = torch.as_tensor(
+                np.asarray(self.fill_values, dtype=np.float32), device=x.device
+            ).to(x.dtype)
+            self._fill_cache = cached
+        return cached
+
     def mean_error(
-        self, reconstruction: torch.Tensor, target: torch.Tensor
+        self,
+        reconstruction: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Mean of the elementwise criterion, fused where torch has a kernel for it."""
+        """Mean of the elementwise criterion, fused where torch has a kernel for it.
+
+        With an observed-cell ``mask`` the mean runs over the observed cells
+        only; missing target cells (NaN) neither count nor carry a gradient.
+        """
         criterion = self.criterion_
+        if mask is not None:
+            target = torch.where(mask, target, reconstruction.detach())
+            return observed_mean(criterion(reconstruction, target), mask)
         if type(criterion) is nn.MSELoss:
             return F.mse_loss(reconstruction, target)
         if type(criterion) is nn.BCELoss:
@@ -308,13 +389,20 @@ class AutoencoderNet(NeuralNet):
 
         Computed in float64 (where the device has it) and outside autocast, so
         that the squared error of rows with huge values stays finite and BCE,
-        which autocast refuses, works under mixed precision.
+        which autocast refuses, works under mixed precision. Missing cells
+        (NaN in ``x``) get an error of 0: they are not reconstructed against
+        anything.
         """
-        reconstruction = self.module_(x)
+        reconstruction = self.module_(self.fill_input(x))
+        target = torch.where(observed_mask(x), x, reconstruction.detach())
         with torch.autocast(x.device.type, enabled=False):
             if x.device.type == "mps":  # no float64 there
-                return self.criterion_(reconstruction.float(), x.float())
-            return self.criterion_(reconstruction.double(), x.double())
+                return self.criterion_(reconstruction.float(), target.float())
+            return self.criterion_(reconstruction.double(), target.double())
+
+    def row_errors(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-row mean error over the observed cells (0 for a row with none)."""
+        return observed_row_mean(self.elementwise_error(x), observed_mask(x))
 
 
 # -- denoising --------------------------------------------------------------------------
@@ -377,10 +465,41 @@ class DenoisingNet(AutoencoderNet):
         self.noise_level = noise_level
         self.clip = clip
 
-    def train_step_single(self, batch, **fit_params):
+    def train_step(self, batch, **fit_params):
+        # Corrupt once per optimizer step, in train_step rather than
+        # train_step_single: engines layered over this one (Accelerate's mixin)
+        # replace train_step_single but keep calling this hook.
         X_clean, y_clean = batch
         X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.clip)
-        return super().train_step_single((X_noisy, y_clean), **fit_params)
+        return super().train_step((X_noisy, y_clean), **fit_params)
+
+
+class MaskingNet(AutoencoderNet):
+    """Engine that hides a random share of the observed cells of each training batch.
+
+    The hidden cells become missing (NaN) in the network's input and are the
+    cells the loss scores: the network learns to predict cells from the other
+    observed cells of their row, which is what imputation asks of it (the
+    MIDA idea, a denoising autoencoder with masking noise, trained with the
+    masked loss). Cells missing in the data are never scored. Validation and
+    inference see the rows as given.
+
+    Parameters
+    ----------
+    mask_rate : float
+        Probability that an observed cell is hidden in a training step.
+    """
+
+    def __init__(self, *args, mask_rate: float = 0.25, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_rate = mask_rate
+
+    def train_step_single(self, batch, **fit_params):
+        X, _ = batch
+        hidden = (torch.rand_like(X) < self.mask_rate) & observed_mask(X)
+        X_in = torch.where(hidden, torch.nan, X)
+        target = torch.where(hidden, X, torch.nan)
+        return super().train_step_single((X_in, target), **fit_params)
 
 
 # -- variational ------------------------------------------------------------------------
@@ -397,8 +516,11 @@ class VAENet(AutoencoderNet):
 
         reconstruction negative log-likelihood + beta * KL(q(z|x) || N(0, I))
 
-    with a Gaussian likelihood of unit variance for ``nn.MSELoss`` criteria and
-    a Bernoulli likelihood for ``nn.BCELoss``, both summed over features.
+    with a Gaussian likelihood for ``nn.MSELoss`` criteria and a Bernoulli
+    likelihood for ``nn.BCELoss``, both summed over features. The Gaussian's
+    variance comes from the module's ``decoder_noise`` submodule (a
+    :class:`~skae._architectures.CalibratedGaussian`: the variance that fits
+    the errors best), or is 1 for a module without one.
 
     Parameters
     ----------
@@ -410,7 +532,17 @@ class VAENet(AutoencoderNet):
         super().__init__(*args, **kwargs)
         self.beta = beta
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # A built-in network standardises its input with the training data's
+        # centre and scale, taken once, before its first training step.
+        standardizer = getattr(self.module_, "standardizer", None)
+        if standardizer is not None and not standardizer.is_set:
+            standardizer.set_from(torch.as_tensor(_sample_rows(X)))
+        return super().fit_loop(X, y, epochs, **fit_params)
+
     def infer(self, x, **fit_params):
+        if self.masked_loss:
+            x = self.fill_input(x)
         mean, log_var = self.module_.encode_distribution(x)
         if self.module_.training:
             z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
@@ -420,19 +552,32 @@ class VAENet(AutoencoderNet):
 
     def get_loss(self, y_pred, y_true, X=None, training: bool = False) -> torch.Tensor:
         reconstruction, mean, log_var = y_pred
-        loss = self.negative_elbo(reconstruction, y_true, mean, log_var).mean()
+        mask = self.loss_mask(y_true)
+        loss = self.negative_elbo(reconstruction, y_true, mean, log_var, mask).mean()
         if self.activity_l1:
             loss = loss + self.activity_l1 * mean.abs().sum(dim=1).mean()
         return loss
 
     def negative_log_likelihood(
-        self, reconstruction: torch.Tensor, target: torch.Tensor
+        self,
+        reconstruction: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Per-row reconstruction term: ``-log p(x | z)`` summed over features."""
+        """Per-row reconstruction term: ``-log p(x | z)`` summed over features.
+
+        With an observed-cell ``mask``, the observed cells' mean times the
+        number of features (:func:`~skae._missing.observed_row_sum`).
+        """
+        if mask is not None:
+            target = torch.where(mask, target, reconstruction.detach())
         error = self.criterion_(reconstruction, target)
-        if isinstance(self.criterion_, nn.MSELoss):  # Gaussian, unit variance
-            return 0.5 * (error + _LOG_2PI).sum(dim=1)
-        return error.sum(dim=1)  # Bernoulli: BCE is its negative log-likelihood
+        if isinstance(self.criterion_, nn.MSELoss):  # Gaussian
+            noise = getattr(self.module_, "decoder_noise", None)
+            if noise is not None:
+                return noise(error, target, mask)
+            return observed_row_sum(0.5 * (error + _LOG_2PI), mask)  # unit variance
+        return observed_row_sum(error, mask)  # Bernoulli: BCE is its NLL
 
     @staticmethod
     def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -445,16 +590,45 @@ class VAENet(AutoencoderNet):
         target: torch.Tensor,
         mean: torch.Tensor,
         log_var: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-row loss: reconstruction term plus ``beta`` times the KL term."""
-        nll = self.negative_log_likelihood(reconstruction, target)
+        nll = self.negative_log_likelihood(reconstruction, target, mask)
         return nll + self.beta * self.kl_divergence(mean, log_var)
 
     def score_rows(self, x: torch.Tensor) -> torch.Tensor:
         """Per-row ELBO (higher = more typical), with the decoder at the posterior mean."""
-        reconstruction, mean, log_var = _to_float32(self.infer(x))
+        mask = observed_mask(x)
+        reconstruction, mean, log_var = _to_float32(self.infer(self.fill_input(x)))
         with torch.autocast(x.device.type, enabled=False):  # BCE refuses autocast
-            return -self.negative_elbo(reconstruction, x.float(), mean, log_var)
+            return -self.negative_elbo(reconstruction, x.float(), mean, log_var, mask)
+
+
+# Rows the standardisation of a VAE's input is computed from, at most, and at
+# most this many cells (64 MB of float32), so that a wide sparse matrix is
+# never densified whole.
+_STANDARDIZE_ROWS = 100_000
+_STANDARDIZE_CELLS = 16_000_000
+
+
+def _sample_rows(data) -> np.ndarray:
+    """Training rows spread over the data, as a dense in-memory array."""
+    if isinstance(data, RowDataset):
+        data = data.X
+    if isinstance(data, (LazyRowDataset, SparseRowDataset)):
+        n_samples, n_features = len(data), data.n_features
+    else:
+        n_samples, n_features = data.shape[0], data.shape[1]
+    cap = max(1, min(_STANDARDIZE_ROWS, _STANDARDIZE_CELLS // max(n_features, 1)))
+    step = max(1, n_samples // cap)
+    if isinstance(data, LazyRowDataset):
+        return data.read(0, min(n_samples, cap))
+    if isinstance(data, SparseRowDataset):
+        return data.read_rows(np.arange(0, n_samples, step))
+    if sp.issparse(data):
+        return densify(data[::step])
+    rows = data[::step]
+    return rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
 
 
 def _to_float32(output):

@@ -7,8 +7,9 @@ parameters, the other fitted attributes, the versions of skae, torch,
 scikit-learn, skorch and numpy, a format version and a SHA-256 checksum over the
 document and every tensor. :func:`load` parses that JSON and those tensors and
 nothing else: it never unpickles and never imports or calls anything named in
-the file. Only whitelisted classes (skae's public estimators and a few
-scikit-learn scalers) can be named; anything else is a ``ValueError``.
+the file. Only registered classes (every subclass of :class:`PersistenceMixin`:
+skae's estimators and users' subclasses of them, once defined) and a few
+scikit-learn scalers can be named; anything else is a ``ValueError``.
 
 An estimator takes part through two optional hooks, so meta-estimators that
 hold other estimators, scalers and thresholds need no code here:
@@ -49,24 +50,40 @@ _SKLEARN_CLASSES = {
 
 _NEVER_PICKLE_ADVICE = (
     "save() stores only plain parameters (numbers, strings, None, tuples, lists, "
-    "dicts and skae estimators) so that loading never runs code. Use the built-in "
-    "names instead (e.g. optimizer='adam'), or pickle/joblib -- and then load only "
-    "files you trust."
+    "dicts, skae estimators and torch.optim optimizer classes) so that loading "
+    "never runs code. Use the built-in names instead (e.g. optimizer='adam'), or "
+    "pickle/joblib -- and then load only files you trust."
 )
 
 
+# Every class that mixes in PersistenceMixin, registered when it is defined: a
+# file can name only classes that exist in the loading process already, and this
+# module never imports the package above it.
+_REGISTRY: dict[str, type] = {}
+
+
+def _registry_key(cls: type) -> str:
+    """The name a file stores for ``cls``.
+
+    skae's own classes keep the bare class name files have always used; any
+    other class (a user's subclass) is named by its module and qualified name.
+    """
+    if cls.__module__ == "skae" or cls.__module__.startswith("skae."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_class(cls: type) -> type:
+    """Allow ``cls`` (a scikit-learn estimator) to be named in model files."""
+    _REGISTRY[_registry_key(cls)] = cls
+    return cls
+
+
 def _whitelist() -> dict[str, type]:
-    """Classes a model file may name: skae's public estimators and a few scalers."""
+    """Classes a model file may name: registered estimators and a few scalers."""
     import sklearn.preprocessing
-    from sklearn.base import BaseEstimator
 
-    import skae
-
-    classes = {}
-    for name in skae.__all__:
-        obj = getattr(skae, name, None)
-        if isinstance(obj, type) and issubclass(obj, BaseEstimator):
-            classes[name] = obj
+    classes = dict(_REGISTRY)
     for qualname in _SKLEARN_CLASSES:
         classes[qualname] = getattr(sklearn.preprocessing, qualname.rsplit(".", 1)[1])
     return classes
@@ -77,10 +94,36 @@ def _class_key(cls: type, whitelist: dict[str, type]) -> str:
         if known is cls:
             return key
     raise TypeError(
-        f"{cls.__module__}.{cls.__qualname__} cannot be saved with save(): only skae's "
-        f"public estimators and {sorted(_SKLEARN_CLASSES)} can be stored. "
+        f"{cls.__module__}.{cls.__qualname__} cannot be saved with save(): only "
+        "estimators that inherit skae's PersistenceMixin (skae's estimators and "
+        f"their subclasses) and {sorted(_SKLEARN_CLASSES)} can be stored. "
         + _NEVER_PICKLE_ADVICE
     )
+
+
+_OPTIMIZER_PATH = re.compile(r"torch\.optim\.([A-Z][A-Za-z0-9_]*)")
+
+
+def _optimizer_path(cls) -> str | None:
+    """``"torch.optim.NAME"`` for an optimizer class of ``torch.optim``, else None."""
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        return None
+    if getattr(torch.optim, cls.__name__, None) is not cls:
+        return None
+    return f"torch.optim.{cls.__name__}"
+
+
+def _optimizer_class(path) -> type:
+    """The ``torch.optim`` optimizer class a file names; anything else is refused."""
+    match = _OPTIMIZER_PATH.fullmatch(path) if isinstance(path, str) else None
+    cls = getattr(torch.optim, match.group(1), None) if match else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(
+            f"The file names optimizer {_short_repr(path)}, which skae does not load: "
+            "only optimizer classes of torch.optim (for example "
+            "'torch.optim.Adam') can be restored."
+        )
+    return cls
 
 
 def default_persist_state(estimator) -> dict[str, Any]:
@@ -143,6 +186,9 @@ class _Encoder:
             return {"$dict": {k: self.value(x, f"{path}.{k}", param) for k, x in v.items()}}
         if isinstance(v, BaseEstimator):
             return self.estimator(v, path)
+        optimizer = _optimizer_path(v) if param else None
+        if optimizer is not None:
+            return {"$optimizer": optimizer}
         if isinstance(v, torch.Tensor) and not param:
             self.tensors[path] = v.detach().cpu().contiguous().clone()
             return {"$tensor": path}
@@ -225,6 +271,8 @@ class _Decoder:
             return tuple(self.value(x) for x in v["$tuple"])
         if "$dict" in v:
             return {str(k): self.value(x) for k, x in v["$dict"].items()}
+        if "$optimizer" in v:
+            return _optimizer_class(v["$optimizer"])
         if "$float" in v and v["$float"] in ("nan", "inf", "-inf"):
             return float(v["$float"])
         if "$str_array" in v:
@@ -393,7 +441,16 @@ def load(path: str | os.PathLike):
 
 
 class PersistenceMixin:
-    """Adds :meth:`save`; loading is :func:`skae.load`."""
+    """Adds :meth:`save`; loading is :func:`skae.load`.
+
+    Every subclass is registered when it is defined, so that a file can name
+    it: skae's estimators, and a user's subclass of one of them, once the module
+    defining it has been imported.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register_class(cls)
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the estimator to ``path`` in skae's safe format (no pickle).
@@ -411,6 +468,7 @@ class PersistenceMixin:
         ------
         TypeError
             If a parameter is not JSON-representable (a torch module, callback
-            objects, an optimizer class, a ``RandomState`` instance).
+            objects, an optimizer class from outside ``torch.optim``, a
+            ``RandomState`` instance).
         """
         save_estimator(self, path)

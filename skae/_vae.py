@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._architectures import VariationalAutoencoder
-from ._base import BaseAutoencoder
+from ._architectures import CalibratedGaussian, Standardizer, VariationalAutoencoder
+from ._base import BaseAutoencoder, uses_threads
 from ._nets import VAENet
 
 
@@ -35,6 +35,20 @@ class VAETransformer(BaseAutoencoder):
     more typical). The log-variance is clamped to [-10, 10] so constant or
     badly scaled columns cannot make it overflow.
 
+    The defaults work on data as given, in any units. The built-in networks
+    read each column standardised by the training data's mean and standard
+    deviation (taken once, before the first training step; a Gaussian
+    decoder's output is mapped back to the data's units), and the Gaussian
+    likelihood is a *calibrated decoder* (Rybkin et al. 2021): its variance
+    ``sigma^2``, shared by all features, is the one that fits best -- the mean
+    squared reconstruction error of each training batch, and for scoring the
+    running average of it over training (the ``variance`` buffer of
+    ``net_.module_.decoder_noise``). A fixed unit variance would make the
+    balance between the reconstruction and the KL term depend on the data's
+    scale: on pixels in [0, 1] the posterior collapsed to the prior, on raw
+    pixels (0 to 16) the codes overshot it. ``beta`` keeps its meaning: the
+    weight of the KL term against a properly normalised log-likelihood.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -43,11 +57,11 @@ class VAETransformer(BaseAutoencoder):
         Weight of the KL term: 1 gives the ELBO, larger values a beta-VAE
         (smoother, more disentangled latent space, blurrier reconstructions),
         0 a plain autoencoder with noisy codes.
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Widths of the encoder's hidden layers, outermost first; the decoder uses
-        them in reverse. ``()`` gives an encoder with no hidden layer. For
-        ``architecture="conv"`` the channels of each convolution block, for
-        ``"lstm"`` the units of each LSTM layer.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, outermost first (an int is one
+        hidden layer); the decoder uses them in reverse. ``()`` gives an
+        encoder with no hidden layer. For ``architecture="conv"`` the channels
+        of each convolution block, for ``"lstm"`` the units of each LSTM layer.
     architecture : {"mlp", "conv", "lstm"}, default="mlp"
         Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
         images of shape ``input_shape=(channels, height, width)``; the encoder
@@ -71,11 +85,14 @@ class VAETransformer(BaseAutoencoder):
         Activation of the reconstruction; ``"auto"`` means ``"sigmoid"`` with
         ``loss="bce"`` and ``"identity"`` otherwise.
     loss : {"mse", "bce"}, default="mse"
-        Likelihood of the decoder. ``"mse"``: Gaussian with unit variance, for
-        real-valued data (standardise it first, as for PCA); ``"bce"``:
-        Bernoulli, for data in [0, 1] (for example pixel intensities). The
-        reconstruction term of the loss is the negative log-likelihood summed
-        over features.
+        Likelihood of the decoder. ``"mse"``: Gaussian with the calibrated
+        variance described above, for real-valued data in any units;
+        ``"bce"``: Bernoulli, for data in [0, 1] (for example pixel
+        intensities). The reconstruction term of the loss is the negative
+        log-likelihood summed over features. A ``"bce"`` model refuses to score
+        (``score_samples``, ``score``, ``reconstruction_error``) rows with
+        values outside [0, 1], where the Bernoulli likelihood is undefined:
+        it raises a ``ValueError`` (clip such rows to [0, 1] to score them).
     dropout : float, default=0.0
         Dropout probability after each hidden activation (training only).
     batch_norm : bool, default=False
@@ -89,11 +106,27 @@ class VAETransformer(BaseAutoencoder):
         ``encode_distribution(x) -> (mean, log_var)``, ``encode(x) -> mean``
         and ``decode(z)`` methods (deep-copied at every fit), or a callable
         ``module(n_features, n_components)`` returning one. The architecture
-        parameters above are then ignored.
+        parameters above are then ignored, and the module sees the rows as
+        given (no standardisation); with ``loss="mse"`` it gets the
+        calibrated decoder variance as a ``decoder_noise`` submodule unless
+        it has one.
+    module_kwargs : dict, default=None
+        Keyword arguments for ``module`` when it is a class or callable:
+        ``module(n_features, n_components, **module_kwargs)``. Names it does
+        not take raise a ``ValueError`` in ``fit``.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
-        Optimizer used for training. ``"adam"`` and ``"adamw"`` run torch's
-        fused kernel on CPU and CUDA (torch 2.4 or later).
+        Optimizer used for training: a name, or any subclass of
+        ``torch.optim.Optimizer`` (for example ``torch.optim.SGD``). Adam and
+        AdamW run torch's fused kernel on CUDA, and on the CPU when the fit
+        uses one thread. Optimizer classes from
+        ``torch.optim`` can be saved with ``save``.
+    optimizer_kwargs : dict, default=None
+        Further keyword arguments of the optimizer, for example
+        ``dict(momentum=0.9, nesterov=True)`` with ``optimizer="sgd"``. Set the
+        learning rate and weight decay with ``lr`` and ``weight_decay``. Names
+        the optimizer does not take, and values it refuses, raise a
+        ``ValueError`` in ``fit``.
     lr : float, default=1e-3
         Learning rate.
     weight_decay : float, default=0.0
@@ -118,6 +151,16 @@ class VAETransformer(BaseAutoencoder):
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
         for a device this machine lacks raises a ``ValueError``.
+    n_jobs : int, default=None
+        CPU threads torch uses inside this estimator's ``fit``,
+        ``partial_fit``, ``transform`` and scoring methods (torch's intra-op
+        threads; torch's global setting is restored after each call). ``None``
+        chooses from the work per batch (batch rows x network parameters): one
+        thread for small networks, which run faster on one thread -- much
+        faster when another process keeps a core busy -- and torch's own
+        setting (every core unless changed) for large ones. ``-1`` uses every
+        available core; a positive int that many threads. See
+        :doc:`/performance`.
     precision : {None, "bf16", "fp16"}, default=None
         Mixed precision for training and inference: forward passes run under
         ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
@@ -147,6 +190,13 @@ class VAETransformer(BaseAutoencoder):
     input_shape_ : tuple of int or None
         Shape of one row as the network sees it (``input_shape`` with -1
         resolved); None for an MLP without declared shape or a custom module.
+    fill_values_ : ndarray of shape (n_features_in_,)
+        Mean of each column's observed cells in the first training data (0
+        for a column with none): what the network sees in a missing cell.
+    missing_indicator_ : bool
+        Whether the first training data had missing cells (NaN), and the
+        network therefore learned a per-column embedding for them
+        (``net_.module_`` is then a ``MissingValueInput`` wrapping the network).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -160,6 +210,9 @@ class VAETransformer(BaseAutoencoder):
     References
     ----------
     D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
+
+    O. Rybkin, K. Daniilidis and S. Levine, "Simple and Effective VAE Training
+    with Calibrated Decoders", ICML 2021.
 
     Examples
     --------
@@ -199,7 +252,9 @@ class VAETransformer(BaseAutoencoder):
         batch_norm=False,
         activity_l1=0.0,
         module=None,
+        module_kwargs=None,
         optimizer="adam",
+        optimizer_kwargs=None,
         lr=1e-3,
         weight_decay=0.0,
         batch_size=64,
@@ -210,6 +265,7 @@ class VAETransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        n_jobs=None,
         precision=None,
         random_state=None,
         verbose=0,
@@ -226,7 +282,9 @@ class VAETransformer(BaseAutoencoder):
         self.batch_norm = batch_norm
         self.activity_l1 = activity_l1
         self.module = module
+        self.module_kwargs = module_kwargs
         self.optimizer = optimizer
+        self.optimizer_kwargs = optimizer_kwargs
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -237,11 +295,18 @@ class VAETransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.n_jobs = n_jobs
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
     def _build_module(self, n_features: int) -> nn.Module:
+        module = self._build_network(n_features)
+        if self.loss == "mse" and getattr(module, "decoder_noise", None) is None:
+            module.decoder_noise = CalibratedGaussian()
+        return module
+
+    def _build_network(self, n_features: int) -> nn.Module:
         if self.module is not None:
             module = super()._build_module(n_features)
             missing = [
@@ -257,18 +322,27 @@ class VAETransformer(BaseAutoencoder):
                 )
             return module
         body, decoder = self._module_parts(n_features)
-        return VariationalAutoencoder(body, self.n_components, decoder)
+        return VariationalAutoencoder(
+            body,
+            self.n_components,
+            decoder,
+            Standardizer(n_features),
+            rescale_output=self._output_activation() == "identity",
+        )
 
     def _net_params(self) -> dict:
         return {**super()._net_params(), "beta": float(self.beta)}
 
+    @uses_threads
     def score_samples(self, X):
         """Evidence lower bound (ELBO) of each row: higher means more typical.
 
         ``-(negative log-likelihood of x given z + beta * KL(q(z|x) || N(0, I)))``
         with the reconstruction term evaluated at the posterior mean (so the
-        score is deterministic). With ``beta=1`` this is a lower bound on
-        ``log p(x)``, usable as an anomaly score.
+        score is deterministic). For ``loss="mse"`` the likelihood is the
+        Gaussian with the calibrated variance learnt at fit; for ``loss="bce"``
+        rows must lie in [0, 1] (a ``ValueError`` otherwise). With ``beta=1``
+        this is a lower bound on ``log p(x)``, usable as an anomaly score.
 
         Parameters
         ----------
@@ -281,7 +355,8 @@ class VAETransformer(BaseAutoencoder):
             The per-row ELBO (float64).
         """
         _, X32 = self._validate_input(X)
-        return self.net_.map_batches(X32, self.net_.score_rows).astype(np.float64)
+        score_rows = self._in_loss_range(self.net_.score_rows)
+        return self.net_.map_batches(X32, score_rows).astype(np.float64)
 
     def score(self, X, y=None) -> float:
         """Mean ELBO of the rows of ``X`` (larger is better).

@@ -6,10 +6,11 @@ this module; it imports ``accelerate`` only when a fit starts.
 skorch's :class:`skorch.hf.AccelerateMixin` prepares the network and optimizer
 with an :class:`accelerate.Accelerator` (DistributedDataParallel across the
 processes started by ``accelerate launch``, mixed precision, gradient
-accumulation). skae adds the engine :class:`AcceleratedAutoencoderNet`, whose
-batches are split between the processes, and :class:`AccelerateEstimatorMixin`,
-which turns any skae estimator built on :class:`~skae._nets.AutoencoderNet`
-into an accelerated one::
+accumulation). skae layers this over each estimator's own engine
+(:func:`accelerated_net_class`, whose batches are split between the processes)
+and adds :class:`AccelerateEstimatorMixin`, which turns any skae estimator --
+:class:`~skae.AutoencoderTransformer`, :class:`~skae.DenoisingAutoencoder`,
+:class:`~skae.VAETransformer` -- into an accelerated one::
 
     from skae import AutoencoderTransformer
     from skae.accelerate import AccelerateEstimatorMixin
@@ -31,25 +32,19 @@ from __future__ import annotations
 
 from skorch.hf import AccelerateMixin
 
+from ._base import _silent
 from ._nets import AutoencoderNet
 
-__all__ = ["AccelerateEstimatorMixin", "AcceleratedAutoencoderNet"]
+__all__ = ["AccelerateEstimatorMixin", "AcceleratedAutoencoderNet", "accelerated_net_class"]
 
 
-class AcceleratedAutoencoderNet(AccelerateMixin, AutoencoderNet):
-    """:class:`~skae._nets.AutoencoderNet` trained through an ``Accelerator``.
+class _ShardedAccelerateMixin(AccelerateMixin):
+    """skorch's :class:`~skorch.hf.AccelerateMixin`, with skae's self-sharding batches.
 
     Every process draws the same permutation of the rows (same seed) and
     trains on every ``num_processes``-th batch of it, so the processes see
     disjoint batches that together cover each row once per epoch; gradients
     are averaged by DistributedDataParallel.
-
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator
-        The accelerator that prepares module and optimizer.
-    **kwargs
-        As for :class:`~skae._nets.AutoencoderNet`; ``device`` must be None.
     """
 
     def get_iterator(self, dataset, training: bool = False):
@@ -61,11 +56,54 @@ class AcceleratedAutoencoderNet(AccelerateMixin, AutoencoderNet):
         return iterator
 
 
+_ACCELERATED: dict[type, type] = {}
+
+
+def accelerated_net_class(net_class: type) -> type:
+    """The accelerated version of a skae engine (one class per engine, cached).
+
+    The engine's own training step, loss and parameters (noise for the
+    denoiser, the KL term for the VAE, ...) are kept; Accelerate is layered
+    over it.
+
+    Parameters
+    ----------
+    net_class : type
+        A subclass of :class:`~skae._nets.AutoencoderNet`.
+
+    Returns
+    -------
+    accelerated : type
+        A subclass of ``net_class`` trained through an ``Accelerator``; it takes
+        an extra ``accelerator`` argument and needs ``device=None``.
+    """
+    if not (isinstance(net_class, type) and issubclass(net_class, AutoencoderNet)):
+        raise TypeError(
+            f"accelerated_net_class needs a subclass of AutoencoderNet, got {net_class!r}."
+        )
+    if issubclass(net_class, AccelerateMixin):
+        return net_class
+    if net_class not in _ACCELERATED:
+        name = "Accelerated" + net_class.__name__
+        accelerated = type(name, (_ShardedAccelerateMixin, net_class), {})
+        accelerated.__module__ = __name__
+        # Reachable by name, so that the class pickles by reference.
+        globals()[name] = accelerated
+        _ACCELERATED[net_class] = accelerated
+    return _ACCELERATED[net_class]
+
+
+#: The accelerated engine of :class:`~skae.AutoencoderTransformer`.
+AcceleratedAutoencoderNet = accelerated_net_class(AutoencoderNet)
+
+
 class AccelerateEstimatorMixin:
     """Mixin that trains a skae estimator through Hugging Face Accelerate.
 
     Put it left of the estimator class: ``class X(AccelerateEstimatorMixin,
-    AutoencoderTransformer): pass``. See the module docstring.
+    DenoisingAutoencoder): pass``. The estimator keeps its own engine (its
+    loss, noise or KL term); Accelerate is layered over it by
+    :func:`accelerated_net_class`. See the module docstring.
 
     Examples
     --------
@@ -80,7 +118,10 @@ class AccelerateEstimatorMixin:
     (64, 2)
     """
 
-    _net_class = AcceleratedAutoencoderNet
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Compose over the engine the estimator itself would build.
+        cls._net_class = accelerated_net_class(cls._net_class)
 
     def _net_params(self) -> dict:
         from accelerate import Accelerator
@@ -100,7 +141,3 @@ class AccelerateEstimatorMixin:
             "accelerator": accelerator,
             "callbacks__print_log__sink": sink,
         }
-
-
-def _silent(*args, **kwargs) -> None:
-    """A sink that prints nothing."""

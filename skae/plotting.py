@@ -54,14 +54,39 @@ def _history_records(estimator_or_history) -> list[dict]:
         records = list(history)
     except TypeError:
         raise TypeError(
-            "plot_loss_curve expects a fitted skae estimator, a skorch History or a "
-            f"list of per-epoch dicts; got {type(estimator_or_history).__name__}."
+            "plot_loss_curve expects a fitted skae estimator, a fitted AnomalyDetector, "
+            "a skorch History or a list of per-epoch dicts; got "
+            f"{type(estimator_or_history).__name__}."
         ) from None
     if not records or not all(isinstance(r, dict) and "train_loss" in r for r in records):
         raise ValueError(
             "plot_loss_curve needs at least one epoch record with a 'train_loss' entry."
         )
     return records
+
+
+def _curves(estimator_or_history) -> list[tuple[str, list[dict]]]:
+    """``(label prefix, records)`` per network: one, or one per detector member."""
+    obj = estimator_or_history
+    is_detector = hasattr(obj, "get_params") and "estimator" in obj.get_params(deep=False)
+    if not is_detector:
+        return [("", _history_records(obj))]
+    members = getattr(obj, "estimators_", None)
+    if members is None:
+        raise ValueError(
+            f"{type(obj).__name__} is not fitted (it has no estimators_); call fit "
+            "before plotting the loss curves of its networks."
+        )
+    without = [type(m).__name__ for m in members if not hasattr(m, "history_")]
+    if without:
+        raise TypeError(
+            f"The members of this {type(obj).__name__} ({without[0]}) record no "
+            "per-epoch losses (no history_); pass an estimator trained by skae, or "
+            "its history."
+        )
+    if len(members) == 1:
+        return [("", _history_records(members[0]))]
+    return [(f"member {i} ", _history_records(m)) for i, m in enumerate(members, 1)]
 
 
 def plot_loss_curve(estimator_or_history, ax=None):
@@ -72,7 +97,11 @@ def plot_loss_curve(estimator_or_history, ax=None):
     estimator_or_history : fitted skae estimator, skorch History or list of dict
         Where the per-epoch losses come from: an estimator's ``history_``, or
         the history itself (records with ``"train_loss"`` and optionally
-        ``"valid_loss"``).
+        ``"valid_loss"``). For a fitted :class:`~skae.AnomalyDetector`, the
+        curves of its networks (``estimators_``): one set of lines per member,
+        labelled ``"member 1 train"`` and so on when there are several (the
+        default detector trains its members as one grouped network, whose loss
+        is their mean: one set of lines).
     ax : matplotlib Axes, default=None
         Axes to draw on; a new figure is made when None.
 
@@ -92,12 +121,20 @@ def plot_loss_curve(estimator_or_history, ax=None):
     >>> [line.get_label() for line in ax.get_lines()]
     ['train', 'validation']
     """
-    records = _history_records(estimator_or_history)
+    curves = _curves(estimator_or_history)
     ax = _new_axes(ax)
-    epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
-    ax.plot(epochs, [r["train_loss"] for r in records], marker=".", label="train")
-    if all("valid_loss" in r for r in records):
-        ax.plot(epochs, [r["valid_loss"] for r in records], marker=".", label="validation")
+    for prefix, records in curves:
+        epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
+        ax.plot(
+            epochs, [r["train_loss"] for r in records], marker=".", label=prefix + "train"
+        )
+        if all("valid_loss" in r for r in records):
+            ax.plot(
+                epochs,
+                [r["valid_loss"] for r in records],
+                marker=".",
+                label=prefix + "validation",
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Training loss")

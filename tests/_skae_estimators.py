@@ -29,6 +29,7 @@ FAST_PARAMS = {
     "DenoisingAutoencoder": dict(TINY),
     "VAETransformer": dict(TINY),
     "AnomalyDetector": _detector_params,
+    "AutoencoderImputer": dict(TINY),
 }
 
 # Methods that take rows of the training width. inverse_transform takes codes.
@@ -116,7 +117,8 @@ def check_output(est, method: str, X, out) -> None:
     out = np.asarray(out)
     assert np.isfinite(out).all(), f"{method} returned non-finite values"
     if method == "transform":
-        assert out.shape == (n, est.n_components_)
+        # The code for autoencoders, the filled rows for an imputer.
+        assert out.shape == (n, len(est.get_feature_names_out()))
     elif method in ("reconstruct", "denoise", "inverse_transform"):
         assert out.shape == (n, est.n_features_in_)
     else:

@@ -9,6 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skae import (
     AnomalyDetector,
+    AutoencoderImputer,
     AutoencoderTransformer,
     DenoisingAutoencoder,
     VAETransformer,
@@ -26,6 +27,8 @@ FAST_ESTIMATORS = [
     VAETransformer(n_components=2, **TINY),
     VAETransformer(architecture="lstm", input_shape=(-1, 1), **TINY),
     AnomalyDetector(AutoencoderTransformer(n_components=2, **TINY), random_state=0),
+    AutoencoderImputer(n_components=2, **TINY),
+    AutoencoderImputer(n_components=2, add_indicator=True, **TINY),
 ]
 
 # {estimator class name: {check name: reason}}; empty is the goal.

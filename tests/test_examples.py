@@ -2,12 +2,9 @@
 
 Examples run in this process with ``SKAE_FAST_EXAMPLES=1`` (few epochs) and the
 Agg backend; ``plt.show`` is replaced by a function that saves every open
-figure to ``tmp_path``. An example that uses a part of skae this checkout does
-not have yet (a class, or an estimator parameter) is skipped, naming what is
-missing; everything else must run.
+figure to ``tmp_path``. Every example must run.
 """
 
-import importlib.util
 import runpy
 from pathlib import Path
 
@@ -21,24 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 
-_spec = importlib.util.spec_from_file_location(
-    "example_requirements", ROOT / "docs" / "sphinxext" / "example_requirements.py"
-)
-_requirements = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_requirements)
-
-
-# Parts of skae promised by API_CONTRACT.md and built on other branches: an
-# example that needs only these is skipped until they are merged. Anything else
-# an example needs but skae lacks is a mistake in the example (or the API) and fails.
-NOT_YET_MERGED = {
-    "skae.AnomalyDetector",
-    "skae.DenoisingAutoencoder",
-    "skae.VAETransformer",
-    "AutoencoderTransformer(architecture=...)",
-    "AutoencoderTransformer(input_shape=...)",
-}
-
 
 def test_gallery_has_the_examples():
     assert len(EXAMPLES) >= 11
@@ -46,12 +25,6 @@ def test_gallery_has_the_examples():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path, tmp_path, monkeypatch):
-    missing = _requirements.missing_requirements(path)
-    unexpected = sorted(set(missing) - NOT_YET_MERGED)
-    if unexpected:
-        pytest.fail(f"{path.name} uses {', '.join(unexpected)}, which skae does not have")
-    if missing:
-        pytest.skip(f"skae lacks {', '.join(missing)} (not merged yet)")
     monkeypatch.setenv("SKAE_FAST_EXAMPLES", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)

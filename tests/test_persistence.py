@@ -50,6 +50,8 @@ def assert_same_params(a, b):
     for key in pa:
         if hasattr(pa[key], "get_params"):
             assert_same_params(pa[key], pb[key])
+        elif isinstance(pa[key], float) and np.isnan(pa[key]):  # missing_values=np.nan
+            assert isinstance(pb[key], float) and np.isnan(pb[key]), key
         else:
             assert pa[key] == pb[key] and type(pa[key]) is type(pb[key]), key
 
@@ -160,15 +162,19 @@ class TinyModule(nn.Module):
         return self.dec(z)
 
 
+class HandMadeSGD(torch.optim.SGD):
+    """An optimizer class from outside torch.optim: save() must refuse it."""
+
+
 @pytest.mark.parametrize(
     "params, name",
     [
         (dict(module=TinyModule()), "module"),
         (dict(callbacks=[torch.nn.Identity()]), "callbacks"),
-        (dict(optimizer=torch.optim.SGD), "optimizer"),
+        (dict(optimizer=HandMadeSGD), "optimizer"),
         (dict(random_state=np.random.RandomState(0)), "random_state"),
     ],
-    ids=["torch_module", "callbacks", "optimizer_class", "RandomState"],
+    ids=["torch_module", "callbacks", "optimizer_outside_torch_optim", "RandomState"],
 )
 @per_estimator
 def test_parameters_that_are_not_json_make_save_raise(cls, params, name, tmp_path):
@@ -176,6 +182,58 @@ def test_parameters_that_are_not_json_make_save_raise(cls, params, name, tmp_pat
     with pytest.raises(TypeError, match=rf"Cannot save parameter .*{name}.*JSON"):
         save(est, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# -- optimizer classes of torch.optim are stored by import path ------------------------
+@per_estimator
+@pytest.mark.parametrize(
+    "optimizer", [torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW]
+)
+def test_torch_optimizer_class_round_trips(cls, optimizer, tmp_path):
+    est = make(cls, optimizer=optimizer, optimizer_kwargs=dict(maximize=False), n_jobs=1)
+    path = tmp_path / "m.safetensors"
+    save(est.fit(X), path)
+    loaded = skae.load(path)
+    assert_same_params(loaded, est)
+    assert_same_outputs(est, loaded, X)
+    inner = getattr(loaded, "estimator", None) or loaded
+    assert inner.optimizer is optimizer
+    assert inner.optimizer_kwargs == {"maximize": False}
+    # The loaded estimator refits with that optimizer.
+    refit = loaded.fit(X)
+    trained = refit.net_ if hasattr(refit, "net_") else refit.estimator_.net_
+    assert type(trained.optimizer_) is optimizer
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "os.system",
+        "builtins.eval",
+        "torch.optim.lr_scheduler.StepLR",
+        "torch.optim.SGD.__init__",
+        "torch.optim.NoSuchOptimizer",
+        "torch.optim.Optimizer.__subclasses__",
+        "torch.nn.Linear",
+        42,
+    ],
+)
+def test_only_torch_optim_optimizers_are_loaded(tmp_path, name):
+    est = make(skae.AutoencoderTransformer, optimizer=torch.optim.SGD)
+    path = save_and_return(est, tmp_path / "m.safetensors")
+
+    def edit(body):
+        assert body["estimator"]["params"]["optimizer"] == {"$optimizer": "torch.optim.SGD"}
+        body["estimator"]["params"]["optimizer"] = {"$optimizer": name}
+
+    bad = rewrite(path, tmp_path / "bad.safetensors", edit_body=edit)
+    with pytest.raises(ValueError, match=r"only optimizer classes of torch\.optim"):
+        skae.load(bad)
+
+
+def save_and_return(est, path):
+    save(est, path)
+    return path
 
 
 # -- files that must be refused --------------------------------------------------------
@@ -357,11 +415,9 @@ class ToyDetector(PersistenceMixin, BaseEstimator):
         return self.estimator_.score_samples(self.scaler_.transform(X))
 
 
-def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path, monkeypatch):
-    whitelist = persistence._whitelist()
-    monkeypatch.setattr(
-        persistence, "_whitelist", lambda: {**whitelist, "Toy": ToyDetector}
-    )
+def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path):
+    # Registered by PersistenceMixin when the class was defined.
+    assert persistence._whitelist()[f"{__name__}.ToyDetector"] is ToyDetector
     inner = skae.AutoencoderTransformer(
         hidden_layer_sizes=(4,), max_epochs=2, random_state=0
     )
@@ -373,3 +429,23 @@ def test_meta_estimator_round_trips_through_the_default_hooks(tmp_path, monkeypa
     np.testing.assert_array_equal(loaded.train_scores_, est.train_scores_)
     assert loaded.offset_ == est.offset_ and type(loaded.scaler_) is RobustScaler
     assert loaded.bounds_[0] == -np.inf and np.isnan(loaded.bounds_[1])
+
+
+class WiderAutoencoder(skae.AutoencoderTransformer):
+    """A user's subclass: saved under its module and name, loaded once defined."""
+
+
+def test_user_subclass_round_trips(tmp_path):
+    est = WiderAutoencoder(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X)
+    est.save(tmp_path / "sub.safetensors")
+    loaded = skae.load(tmp_path / "sub.safetensors")
+    assert type(loaded) is WiderAutoencoder
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_a_class_outside_the_mixin_cannot_be_saved(tmp_path):
+    class Plain(BaseEstimator):
+        pass
+
+    with pytest.raises(TypeError, match="cannot be saved"):
+        persistence.save_estimator(Plain(), tmp_path / "p.safetensors")

@@ -270,3 +270,34 @@ def test_plots_with_anomaly_detector(digits):
     ax = plot_feature_errors(detector, X[0])
     values = sorted(b.get_width() for b in ax.containers[0])
     assert sum(values) == pytest.approx(detector.reconstruction_error(X[:1])[0], rel=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(skae, "AnomalyDetector"), reason="needs AnomalyDetector")
+def test_plot_loss_curve_of_a_detector_draws_its_members(digits):
+    X, _ = digits
+    one = skae.AnomalyDetector(
+        AutoencoderTransformer(n_components=2, max_epochs=3, **TINY), random_state=0
+    ).fit(X)
+    ax = plot_loss_curve(one)
+    assert [line.get_label() for line in ax.get_lines()] == ["train"]
+    np.testing.assert_allclose(
+        ax.get_lines()[0].get_ydata(), one.estimator_.history_[:, "train_loss"]
+    )
+    two = skae.AnomalyDetector(
+        AutoencoderTransformer(
+            n_components=2, max_epochs=2, validation_fraction=0.2, **TINY
+        ),
+        n_estimators=2,
+        random_state=0,
+    ).fit(X)
+    ax = plot_loss_curve(two)
+    assert [line.get_label() for line in ax.get_lines()] == [
+        "member 1 train",
+        "member 1 validation",
+        "member 2 train",
+        "member 2 validation",
+    ]
+    for line, member in zip(ax.get_lines()[::2], two.estimators_, strict=True):
+        np.testing.assert_allclose(line.get_ydata(), member.history_[:, "train_loss"])
+    with pytest.raises(ValueError, match=r"AnomalyDetector is not fitted.*estimators_"):
+        plot_loss_curve(skae.AnomalyDetector())

@@ -87,6 +87,11 @@ def expect_works(cls, method, X):
         check_output(fitted(cls), method, X, out)
 
 
+def allows(est, tag: str) -> bool:
+    """Whether ``est``'s scikit-learn input tags accept NaN ("allow_nan") or "sparse"."""
+    return bool(getattr(est.__sklearn_tags__().input_tags, tag))
+
+
 def rows(n, d, seed):
     return np.random.default_rng(seed).uniform(size=(n, d))
 
@@ -98,17 +103,34 @@ seeds = st.integers(0, 2**16)
 @given(data=st.data())
 @PROPERTY
 def test_nan_and_inf_are_refused(cls, data):
+    # Estimators tagged allow_nan take NaN as a missing cell (tests/test_missing.py),
+    # except where the input is a code (inverse_transform); infinity is refused.
     est = fitted(cls)
     method = data.draw(st.sampled_from(all_methods(est)), label="method")
     n = data.draw(st.integers(2, 20), label="n")
     d = data.draw(st.integers(1, 6)) if method == "fit" else width_for(est, method)
     X = rows(n, d, data.draw(seeds))
-    # An estimator that accepts NaN as a missing cell still refuses infinity.
-    allow_nan = est.__sklearn_tags__().input_tags.allow_nan
-    values = [np.inf, -np.inf] if allow_nan else [np.nan, np.inf, -np.inf]
-    bad = data.draw(st.sampled_from(values), label="bad")
+    nan_is_missing = allows(est, "allow_nan") and method != "inverse_transform"
+    choices = [np.inf, -np.inf] if nan_is_missing else [np.nan, np.inf, -np.inf]
+    bad = data.draw(st.sampled_from(choices), label="bad")
     X[data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, d - 1))] = bad
     expect_clear_error(cls, method, X, r"NaN|[Ii]nf")
+
+
+@per_estimator
+@given(data=st.data())
+@PROPERTY
+def test_nan_is_a_missing_cell_where_allowed(cls, data):
+    est = fitted(cls)
+    if not allows(est, "allow_nan"):
+        pytest.skip(f"{cls.__name__} does not accept NaN")
+    methods = [m for m in all_methods(est) if m != "inverse_transform"]
+    method = data.draw(st.sampled_from(methods), label="method")
+    n = data.draw(st.integers(2, 20), label="n")
+    d = data.draw(st.integers(1, 6)) if method == "fit" else width_for(est, method)
+    X = rows(n, d, data.draw(seeds))
+    X[data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, d - 1))] = np.nan
+    expect_works(cls, method, X)
 
 
 @per_estimator
@@ -282,13 +304,18 @@ def test_mixed_dtype_dataframes(cls, data):
 @given(data=st.data())
 @PROPERTY
 def test_sparse_matrices_are_refused(cls, data):
+    # Estimators tagged sparse take sparse rows (tests/test_sparse.py); codes
+    # (inverse_transform) must still be dense.
     est = fitted(cls)
     method = data.draw(st.sampled_from(all_methods(est)), label="method")
     n = data.draw(st.integers(2, 10))
     d = data.draw(st.integers(1, 5)) if method == "fit" else width_for(est, method)
     fmt = data.draw(st.sampled_from(["csr", "csc", "coo"]), label="format")
     X = sp.random(n, d, density=0.5, format=fmt, random_state=data.draw(seeds))
-    expect_clear_error(cls, method, X, r"[Ss]parse.*dense")
+    if allows(est, "sparse") and method != "inverse_transform":
+        expect_works(cls, method, X)
+    else:
+        expect_clear_error(cls, method, X, r"[Ss]parse.*dense")
 
 
 @per_estimator
@@ -344,5 +371,6 @@ def test_reconstruction_error_of_huge_rows_is_finite(cls):
         return
     assert np.isfinite(errors).all() and (errors > 1e50).all()
     if hasattr(est, "reconstruct") and getattr(est, "loss", None) == "mse":
+        # Errors in the units of X, as reconstruct's output.
         expected = ((X - est.reconstruct(X).astype(np.float64)) ** 2).mean(axis=1)
         np.testing.assert_allclose(errors, expected, rtol=1e-6)

@@ -69,8 +69,9 @@ class InterruptBeforeTraining(Callback):
 
 # -- a failed fit leaves a fitted model as it was --------------------------------------
 FAILURES = {
-    # at validation, before any training (infinity: NaN is a missing cell for some)
-    "inf_input": (dict(), np.where(X > 0.9, np.inf, X), ValueError, "[Ii]nf"),
+    # at validation, before any training
+    # (NaN is a missing cell for the autoencoders; infinity is refused by all)
+    "infinite_input": (dict(), np.where(X > 0.9, np.inf, X), ValueError, "infinity"),
     # during training: loss becomes inf/NaN
     "divergence": (
         dict(optimizer="sgd", lr=1e6),
