@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from . import _thresholds
+from . import _tabular, _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
 from ._base import state_restored_on_failure, to_float32
 from ._calibration import fit_normal_scale, normal_scores
@@ -36,10 +36,13 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
     constant column is scaled by 1. No column divides by zero.
     """
     scaler = RobustScaler().fit(X)
-    q25, q75 = np.percentile(X, [25, 75], axis=0)
+    missing = np.isnan(X).any()  # missing cells (NaN) are left out
+    q25, q75 = (np.nanpercentile if missing else np.percentile)(X, [25, 75], axis=0)
     flat = (q75 - q25) < _FLAT
     if flat.any():
-        spread = np.abs(X[:, flat] - scaler.center_[flat]).max(axis=0)
+        spread = (np.nanmax if missing else np.max)(
+            np.abs(X[:, flat] - scaler.center_[flat]), axis=0
+        )
         scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
     return scaler
 
@@ -89,6 +92,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     positive scale. With ``distance_weight=0`` it is simply ``-e``.
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
+
+    **Mixed-type tables and missing cells.** A DataFrame may hold
+    categorical columns (pandas ``category``, ``object``/string and ``bool``)
+    besides numeric ones, and any input may have missing cells (NaN, ``None``,
+    ``pd.NA``); no preprocessing is needed. Categories are one-hot encoded
+    inside the detector (the scaler leaves those columns alone); a category
+    not seen at fit scores as unusual, never as an error. Missing cells are
+    filled with the column's median for the network and left out of the
+    errors, so a missing cell is not an anomaly by itself. :meth:`explain`
+    gives one column per original column, a categorical column's error being
+    a cross-entropy. ``skae._tabular`` has the details.
 
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
@@ -159,6 +173,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Number of networks averaged (the resolved ``n_estimators``).
     scaler_ : transformer or None
         The fitted column scaler.
+    table_ : dict
+        How the columns are read: ``table_["kinds"]`` ("numeric" or
+        "categorical" per column), ``table_["categories"]`` (the categories
+        seen at fit, as text), their training ``"shares"``, the numeric
+        columns' training ``"medians"`` (the fill for missing cells) and the
+        probability ``"floor"`` of an unseen category.
     offset_ : float
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
@@ -242,6 +262,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.reconstruction_score = reconstruction_score
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing cells are left out of the error
+        return tags
+
     # -- fitting ------------------------------------------------------------------
     @_fit_context(
         # The inner estimator's parameters are validated by its own fit.
@@ -252,8 +277,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training rows, without labels; they may contain some anomalies.
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training rows, without labels; they may contain some anomalies,
+            categorical columns (a DataFrame's) and missing cells.
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -267,16 +293,16 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> None:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = X.astype(np.float64, copy=False)
-        self.scaler_ = self._fit_scaler(X)
+        # Numeric arrays as before; categorical columns one-hot encoded; NaN kept.
+        X = _tabular.validate(self, X, reset=True)
+        self.scaler_ = _tabular.pass_categories_through(self._fit_scaler(X), self.table_)
         Z = self._scale(X)
         self._fit_members(Z)
         self.feature_error_scale_ = None
         errors = None  # the training rows' errors, computed once
         if self._balanced_errors():
             errors = self._member_squared_errors(Z)
-            mean_errors = errors.mean(axis=1)
+            mean_errors = np.nanmean(errors, axis=1)  # over the observed cells
             floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
         reconstruction = self._reconstruction_part(Z, errors)
@@ -309,6 +335,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _fit_members(self, Z: np.ndarray) -> None:
         """Train the ``n_members_`` networks and set ``estimators_``."""
+        Z = self._network_input(Z)
         n_samples, n_features = Z.shape
         rng = check_random_state(self.random_state)
         if self.estimator is None:
@@ -346,6 +373,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _member_reconstructions(self, Z: np.ndarray) -> list[np.ndarray]:
         """Each member's reconstruction of the scaled rows ``Z``."""
+        Z = self._network_input(Z)
         if len(self.estimators_) == self.n_members_:  # one network per member
             return [np.asarray(e.reconstruct(Z)) for e in self.estimators_]
         grouped = np.asarray(self.estimator_.reconstruct(np.tile(Z, self.n_members_)))
@@ -364,8 +392,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _scaled_input(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._scale(X.astype(np.float64, copy=False))
+        return self._scale(_tabular.validate(self, X, reset=False))
+
+    def _network_input(self, Z: np.ndarray) -> np.ndarray:
+        """``Z`` with its missing cells (NaN) filled: the network never sees NaN.
+
+        The fill is the training median of the column in scaled units (0 for
+        the centred one-hot columns of a categorical column).
+        """
+        missing = np.isnan(Z)
+        if not missing.any():
+            return Z
+        table = getattr(self, "table_", None)  # None: saved before skae had it
+        fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
+        return np.where(missing, fill, Z).astype(np.float32)
 
     def _balanced_errors(self) -> bool:
         if self.reconstruction_score == "auto":
@@ -382,6 +422,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """
         if self.feature_error_scale_ is not None:
             return self._feature_errors(Z, errors).sum(axis=1)
+        Z = self._network_input(Z)
         if len(self.estimators_) < self.n_members_:
             # The grouped default network's score: minus the mean squared
             # error over every member's block.
@@ -391,8 +432,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     @staticmethod
     def _distance_part(Z: np.ndarray) -> np.ndarray:
-        """Mean squared scaled value: how far the row is from the column medians."""
-        return np.mean(np.square(Z, dtype=np.float64), axis=1)
+        """Mean squared scaled value: how far the row is from the column medians.
+
+        A missing cell (NaN) counts as lying at the median.
+        """
+        return np.nansum(np.square(Z, dtype=np.float64), axis=1) / Z.shape[1]
 
     def _score_scaled(self, Z: np.ndarray) -> np.ndarray:
         distance = None if self.distance_weight == 0 else self._distance_part(Z)
@@ -414,11 +458,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _member_squared_errors(self, Z: np.ndarray) -> np.ndarray:
         """Squared error of every cell for every member, in scaled units.
 
-        Returns an array of shape ``(n_members_, n_samples, n_features)``.
+        Returns an array of shape ``(n_members_, n_samples, n_features)``, one
+        error per original column (a categorical column's is a cross-entropy,
+        see ``skae._tabular``), NaN where the cell is missing.
         """
         Z64 = Z.astype(np.float64)
         return np.stack(
-            [(Z64 - r.astype(np.float64)) ** 2 for r in self._member_reconstructions(Z)]
+            [
+                _tabular.column_errors(
+                    getattr(self, "table_", None), Z64, r.astype(np.float64)
+                )
+                for r in self._member_reconstructions(Z)
+            ]
         )
 
     def _feature_errors(self, Z: np.ndarray, errors=None) -> np.ndarray:
@@ -428,7 +479,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             errors = self._member_squared_errors(Z)
         if self.feature_error_scale_ is not None:
             errors = errors / self.feature_error_scale_[:, None, :]
-        return errors.mean(axis=0) / Z.shape[1]
+        # Missing cells (NaN) add nothing to the row's error.
+        weights = _tabular.column_weights(getattr(self, "table_", None), errors.shape[-1])
+        return np.nan_to_num(errors.mean(axis=0) * weights, nan=0.0)
 
     def score_samples(self, X):
         """Normality score of each row (higher means more normal).
@@ -506,9 +559,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         are not balanced), so each row sums to :meth:`reconstruction_error`.
         With balanced errors every column averages ``1 / n_features`` over
         the training rows, and a large entry means that column is much worse
-        reconstructed than usual. For a variational autoencoder the scores
-        come from the evidence lower bound while these errors use its
-        reconstruction of the posterior mean.
+        reconstructed than usual. In a table with categorical columns, a
+        categorical column's entry is a (balanced) cross-entropy, and each
+        column's weight is its share of the encoded width instead of
+        ``1 / n_features`` (see ``skae._tabular``); a missing cell's entry is
+        0. For a variational autoencoder the scores come from the evidence
+        lower bound while these errors use its reconstruction of the
+        posterior mean.
 
         Parameters
         ----------

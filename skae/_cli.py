@@ -1,7 +1,11 @@
 """Command line: ``python -m skae`` / ``skae``.
 
 ``skae demo`` runs a short end-to-end demonstration on bundled data;
-``skae detect`` trains an anomaly detector on one CSV and scores another.
+``skae detect`` trains an anomaly detector on one CSV and scores another:
+numeric and categorical columns and missing cells are accepted; identifier
+columns (``--id-column``, or any that looks like one, with a warning) are
+carried to the output instead of used as features; the separator is sniffed
+(or ``--sep``) and header-less files need ``--no-header``.
 Errors the user can fix (missing files, bad columns, bad options) end the
 program with exit status 2 and a one-line message on stderr, no traceback.
 """
@@ -9,6 +13,7 @@ program with exit status 2 and a one-line message on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -207,42 +212,106 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 # -- detect ---------------------------------------------------------------------
-def _read_table(path: str, option: str):
+_SNIFF_BYTES = 64 * 1024
+_SEPARATORS = ",;\t|"
+# Identifier heuristics apply only to tables with at least this many rows: in a
+# handful of rows any column can be all distinct by chance.
+_MIN_ROWS_FOR_ID_GUESS = 10
+_OUTPUT_COLUMNS = ("row", "score", "label", "error")
+
+
+def _warn(message: str) -> None:
+    print(f"skae detect: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _sniff_separator(path: str, option: str) -> str:
+    """The field separator of ``path``, guessed from its first lines."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            sample = handle.read(_SNIFF_BYTES)
+    except UnicodeDecodeError:
+        raise CLIError(f"{option} file {path!r} is not UTF-8 text") from None
+    if not sample.strip():
+        raise CLIError(f"{option} file {path!r} is empty")
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")) and len(sample) == _SNIFF_BYTES:
+        lines = lines[:-1]  # the last line may be cut
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=_SEPARATORS).delimiter
+    except csv.Error:
+        # One column, or no consistent separator: let the parser say which.
+        return ","
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_table(path: str, option: str, args: argparse.Namespace):
     import pandas as pd
 
     if not Path(path).is_file():
         raise CLIError(f"{option} file {path!r} does not exist")
+    sep = args.sep if args.sep is not None else _sniff_separator(path, option)
+    shown = {"\t": "\\t"}.get(sep, sep)
+    how = "--sep" if args.sep is not None else "detected"
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, sep=sep, header=None if args.no_header else "infer")
     except pd.errors.EmptyDataError:
         raise CLIError(f"{option} file {path!r} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CLIError(
-            f"{option} file {path!r} is not a readable CSV: {first_line}"
+            f"{option} file {path!r} is not a readable CSV with separator {shown!r} "
+            f"({how}): {first_line}; pass --sep if the separator is another one"
         ) from None
+    if args.no_header:
+        table.columns = [f"x{i}" for i in range(table.shape[1])]
+    table.columns = [str(c) for c in table.columns]
     if table.shape[0] == 0 or table.shape[1] == 0:
         raise CLIError(f"{option} file {path!r} has no data rows")
-    non_numeric = [
-        str(c)
-        for c in table.columns
-        if not (
-            pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])
-        )
-    ]
-    if non_numeric:
+    if table.shape[1] == 1 and any(s in table.columns[0] for s in _SEPARATORS if s != sep):
         raise CLIError(
-            f"{option} file {path!r} has non-numeric columns: {_names(non_numeric)} "
-            "(detect needs numbers only: drop or encode them)"
+            f"{option} file {path!r} has a single column {table.columns[0]!r} with "
+            f"separator {shown!r} ({how}): pass --sep with the file's separator"
         )
-    missing = [str(c) for c in table.columns if table[c].isna().any()]
-    if missing:
+    if not args.no_header and all(_is_number(c) for c in table.columns):
         raise CLIError(
-            f"{option} file {path!r} has missing values in columns: {_names(missing)} "
-            "(fill or drop them first)"
+            f"{option} file {path!r} has a first line of numbers only "
+            f"({_names(list(table.columns))}), which looks like data, not a header: "
+            "pass --no-header if the file has no header line"
         )
-    table.columns = [str(c) for c in table.columns]
-    return table.astype(float)
+    return table
+
+
+def _looks_like_identifier(column) -> str | None:
+    """Why ``column`` looks like a row identifier rather than a feature, or None."""
+    import pandas as pd
+
+    if column.name == "Unnamed: 0":
+        return "pandas' unnamed index column"
+    values = column.dropna()
+    if len(column) < _MIN_ROWS_FOR_ID_GUESS or len(values) < len(column):
+        return None
+    if not values.is_unique:
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
+            return None
+        steps = np.diff(numbers)
+        if np.all(steps > 0) or np.all(steps < 0):
+            return "monotonic integers, every value distinct"
+        return "integers, every value distinct"
+    return "every value distinct"
 
 
 def _names(columns: Sequence[str], limit: int = 5) -> str:
@@ -265,6 +334,62 @@ def _contamination(text: str):
     return value
 
 
+def _select_columns(train, score, args: argparse.Namespace):
+    """Split the columns into identifiers (carried to the output) and features.
+
+    Returns ``(id_columns, features)``: the identifier columns to write first in
+    the output (those of ``--id-column`` and those that look like identifiers)
+    and the feature columns, in the training file's order.
+    """
+    for option, names in (("--id-column", args.id_column), ("--exclude", args.exclude)):
+        for name in names:
+            if name not in train.columns and name not in score.columns:
+                raise CLIError(
+                    f"{option} {name!r} is not a column of {args.train!r} or "
+                    f"{args.score!r}; columns: {_names(list(train.columns), 8)}"
+                )
+    for name in args.id_column:
+        if name not in score.columns:
+            raise CLIError(
+                f"--id-column {name!r} is not a column of {args.score!r}: the output "
+                "carries it from the scored rows"
+            )
+    for name in args.keep:
+        if name not in train.columns:
+            raise CLIError(f"--keep {name!r} is not a column of {args.train!r}")
+    both = set(args.id_column) & set(args.exclude)
+    if both:
+        raise CLIError(
+            f"columns given to both --id-column and --exclude: {_names(sorted(both))}"
+        )
+    id_columns = list(dict.fromkeys(args.id_column))
+    skipped = set(id_columns) | set(args.exclude)
+    features = []
+    for name in train.columns:
+        if name in skipped:
+            continue
+        column = train[name]
+        if column.isna().all():
+            _warn(f"column {name!r} has no values in {args.train!r}: not used")
+            continue
+        reason = None if name in args.keep else _looks_like_identifier(column)
+        if reason is not None:
+            if name in score.columns:
+                id_columns.append(name)
+                where = "carried to the output"
+            else:
+                where = "ignored"
+            _warn(
+                f"column {name!r} looks like an identifier ({reason}): {where}, not used "
+                f"as a feature (pass --keep {shlex.quote(name)} to use it as a feature)"
+            )
+            continue
+        features.append(name)
+    if not features:
+        raise CLIError(f"no feature columns left in {args.train!r}")
+    return id_columns, features
+
+
 def run_detect(args: argparse.Namespace) -> int:
     """Train on --train, score --score, write one result row per scored row."""
     import pandas as pd
@@ -272,20 +397,28 @@ def run_detect(args: argparse.Namespace) -> int:
     contamination = _contamination(args.contamination)
     if args.top < 1:
         raise CLIError("--top must be a positive integer")
-    train = _read_table(args.train, "--train")
-    score = _read_table(args.score, "--score")
+    if args.sep is not None and len(args.sep) != 1:
+        raise CLIError(f"--sep must be one character; got {args.sep!r}")
+    train = _read_table(args.train, "--train", args)
+    score = _read_table(args.score, "--score", args)
     if len(train) < 2:
         raise CLIError(f"--train file {args.train!r} needs at least 2 rows")
-    absent = [c for c in train.columns if c not in score.columns]
-    extra = [c for c in score.columns if c not in train.columns]
+    id_columns, features = _select_columns(train, score, args)
+    absent = [c for c in features if c not in score.columns]
+    ignored = set(id_columns) | set(args.exclude) | set(train.columns)
+    extra = [c for c in score.columns if c not in ignored]
     if absent or extra:
         parts = []
         if absent:
             parts.append(f"missing from {args.score!r}: {_names(absent)}")
         if extra:
             parts.append(f"not in {args.train!r}: {_names(extra)}")
-        raise CLIError("the two files must have the same columns; " + "; ".join(parts))
-    score = score[list(train.columns)]  # same order as training
+        hint = ""
+        if not set(features) & set(score.columns) and any(map(_is_number, score.columns)):
+            hint = f" (does {args.score!r} lack a header line? then pass --no-header)"
+        raise CLIError(
+            "the two files must have the same feature columns; " + "; ".join(parts) + hint
+        )
     output = Path(args.output)
     if not output.parent.is_dir():
         raise CLIError(f"--output directory {str(output.parent)!r} does not exist")
@@ -294,33 +427,37 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if not hasattr(skae, "AnomalyDetector"):
         raise CLIError("this version of skae has no AnomalyDetector")
+    X_train, X_score = train[features], score[features]  # same order as training
     _progress(
-        f"training on {len(train)} rows x {train.shape[1]} columns from {args.train} "
+        f"training on {len(train)} rows x {len(features)} columns from {args.train} "
         f"(contamination={contamination})"
     )
     try:
         detector = skae.AnomalyDetector(
             contamination=contamination, random_state=args.random_state
-        ).fit(train)
+        ).fit(X_train)
         _progress(f"scoring {len(score)} rows from {args.score}")
-        decision = detector.decision_function(score)
-        labels = detector.predict(score)
-        errors = detector.explain(score)
+        decision = detector.decision_function(X_score)
+        labels = detector.predict(X_score)
+        errors = detector.explain(X_score)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc).strip().splitlines()[0]) from None
 
-    top = min(args.top, train.shape[1])
+    top = min(args.top, errors.shape[1])
     values = errors.to_numpy(dtype=float)
     order = np.argsort(-values, axis=1, kind="stable")[:, :top]
     names = np.asarray(errors.columns, dtype=object)
-    result = pd.DataFrame(
-        {
-            "row": np.arange(len(score)),
-            "score": decision,
-            "label": np.where(labels == -1, "anomaly", "normal"),
-            "error": values.sum(axis=1),
-        }
-    )
+    clash = [c for c in id_columns if c in _OUTPUT_COLUMNS or c.startswith("top_")]
+    if clash:
+        raise CLIError(
+            f"identifier columns {_names(clash)} clash with the output's own columns "
+            f"{_names(list(_OUTPUT_COLUMNS))}, top_*: rename them"
+        )
+    result = pd.DataFrame({name: score[name].to_numpy() for name in id_columns})
+    result["row"] = np.arange(len(score))
+    result["score"] = decision
+    result["label"] = np.where(labels == -1, "anomaly", "normal")
+    result["error"] = values.sum(axis=1)
     for j in range(top):
         result[f"top_{j + 1}"] = names[order[:, j]]
     try:
@@ -340,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skae", description="scikit-learn-compatible autoencoders on PyTorch."
     )
+    from skae import __version__
+
+    parser.add_argument("--version", action="version", version=f"skae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -373,14 +513,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on a CSV of normal rows, score another CSV",
         description=(
             "Train an AnomalyDetector on a CSV of (mostly) normal rows and score "
-            "another CSV with the same numeric columns. Writes one row per scored "
-            "row: score (negative = anomaly), label, error and the columns that "
-            "contribute most to the error."
+            "another CSV with the same columns. Numeric and categorical columns and "
+            "missing cells are accepted. Writes one row per scored row: the "
+            "identifier columns, score (negative = anomaly), label, error and the "
+            "columns that contribute most to the error. Columns that look like "
+            "identifiers (every value a distinct integer, or pandas' 'Unnamed: 0' "
+            "index) are not used as features: they are carried to the output, "
+            "with a warning."
         ),
     )
     detect.add_argument("--train", required=True, metavar="A.csv", help="normal rows")
     detect.add_argument("--score", required=True, metavar="B.csv", help="rows to score")
     detect.add_argument("--output", required=True, metavar="OUT.csv", help="results")
+    detect.add_argument(
+        "--id-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a row identifier: not a feature, written first in the output (repeatable)",
+    )
+    detect.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a column to leave out altogether (repeatable)",
+    )
+    detect.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="use NAME as a feature even if it looks like an identifier (repeatable)",
+    )
+    detect.add_argument(
+        "--sep",
+        default=None,
+        metavar="C",
+        help="field separator (default: detected from the first lines among , ; tab |)",
+    )
+    detect.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the files have no header line: columns are named x0, x1, ...",
+    )
     detect.add_argument(
         "--contamination",
         default="auto",

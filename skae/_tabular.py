@@ -1,0 +1,360 @@
+"""Mixed-type tables for :class:`~skae.AnomalyDetector`: categories and missing cells.
+
+The detector hands its input to :func:`validate` at fit and at scoring, and gets
+back one float matrix, the *encoded table*, with one column per numeric column
+and one block of columns per categorical column:
+
+* **Numeric columns** (any numeric dtype but bool) keep their values; a missing
+  cell (NaN, ``None``, ``pd.NA``) stays NaN. The detector fills NaN with the
+  column's training median (in scaled units) just before the network, so the
+  network never sees NaN, and leaves the cell out of the reconstruction error:
+  a missing cell is neither evidence of an anomaly nor of normality.
+* **Categorical columns** (pandas ``category``, ``object``/string and ``bool``
+  columns of a DataFrame) are one-hot encoded over the categories seen at fit
+  (compared as text, so ``1`` and ``"1"`` are one category) and centred by the
+  training share of each category, ``onehot - share``. The scaler leaves these
+  columns as they are (:func:`pass_categories_through`). A category not seen at
+  fit is encoded as an all-zero one-hot row (no known category), and a missing
+  cell as NaN across the block, filled with 0 (the training shares) before the
+  network.
+
+Errors (:func:`column_errors`) are one per *original* column, weighed in the
+row's error by the number of encoded columns (:func:`column_weights`): the squared error
+for a numeric column, and for a categorical column the cross-entropy
+``-log p(observed category)`` of the probabilities read from the
+reconstructed block. The network trains on the one-hot block with the squared
+error (the Brier score, a proper scoring rule), whose minimiser is the vector
+of the categories' conditional probabilities; the reconstructed block, shares
+added back, clipped below at ``floor`` and renormalised, is read as those
+probabilities. A softmax of the block would not be: trained by squared
+error, a perfect reconstruction ``[1, 0, 0]`` would give the observed category
+only ``e / (e + 2)``. The floor is ``1 / (n_train + 1)``, the probability of a
+category never seen in ``n_train`` rows, so an unseen category scores
+``log(n_train + 1)``: at least as unusual as the rarest category seen.
+
+Only this module knows the layout; the detector stores it as the plain dict
+``table_`` (lists, strings and arrays, so that ``save``/``load`` round-trip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.utils.validation import validate_data
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+_BUILTIN_SCALERS = (RobustScaler, StandardScaler, MinMaxScaler)
+# A categorical column with more distinct values than this share of the rows
+# (and more than _MAX_FREE_CATEGORIES) is an identifier or free text, not a category.
+_MAX_CATEGORY_SHARE = 0.5
+_MAX_FREE_CATEGORIES = 50
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _column_name(table_or_names, j: int) -> str:
+    names = table_or_names
+    return repr(str(names[j]) if names is not None else f"x{j}")
+
+
+def _numeric_values(column: pd.Series, name: str) -> np.ndarray:
+    """Float values of a numeric column, NaN where missing; clear errors otherwise."""
+    missing = column.isna().to_numpy()
+    if _is_numeric(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        bad = np.isnan(values) & ~missing
+        if bad.any():
+            example = column[bad].iloc[0]
+            raise ValueError(
+                f"Column {name} was numeric at fit but holds non-numeric values, "
+                f"such as {example!r}."
+            )
+    if np.isinf(values).any():
+        raise ValueError(f"Column {name} contains infinity; skae accepts NaN for missing.")
+    return values
+
+
+def _as_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column's values as text (object array) and its missing-cell mask."""
+    missing = column.isna().to_numpy()
+    text = np.asarray(column.astype(object), dtype=object)
+    text = np.array(
+        [None if m else str(v) for v, m in zip(text, missing, strict=True)], dtype=object
+    )
+    return text, missing
+
+
+def _layout(table: dict) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each original column's block in the encoded table."""
+    widths = [
+        1 if k == NUMERIC else len(c)
+        for k, c in zip(table["kinds"], table["categories"], strict=True)
+    ]
+    stops = np.cumsum(widths)
+    return [(int(stop - w), int(stop)) for w, stop in zip(widths, stops, strict=True)]
+
+
+def is_all_numeric(table: dict | None) -> bool:
+    return table is None or all(k == NUMERIC for k in table["kinds"])
+
+
+# -- fit and scoring entry point --------------------------------------------------
+def validate(estimator, X, *, reset: bool) -> np.ndarray:
+    """Check ``X`` and return the encoded float64 table (NaN where missing).
+
+    At fit (``reset=True``) this sets ``estimator.table_`` and, through
+    scikit-learn's ``validate_data``, ``n_features_in_`` and
+    ``feature_names_in_``. Numeric input (an array, or a DataFrame of numeric
+    columns) goes through ``validate_data`` as before, with NaN allowed; a
+    DataFrame with a ``category``, ``object``/string or ``bool`` column is
+    encoded here.
+    """
+    table = None if reset else getattr(estimator, "table_", None)
+    if reset:
+        mixed = isinstance(X, pd.DataFrame) and not all(
+            _is_numeric(X[c]) for c in X.columns
+        )
+    else:
+        mixed = not is_all_numeric(table)
+    if not mixed:
+        X = validate_data(
+            estimator,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+        X = X.astype(np.float64, copy=False)
+        if reset:
+            estimator.table_ = _fit_numeric(estimator, X)
+        return X
+    if not isinstance(X, pd.DataFrame):
+        X = pd.DataFrame(np.asarray(X, dtype=object))
+        if X.ndim != 2:
+            raise ValueError("Expected a 2D table of rows.")
+    validate_data(estimator, X, reset=reset, skip_check_array=True)
+    if reset:
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) while a minimum of 2 is "
+                "required by AnomalyDetector."
+            )
+        scaler = estimator.scaler
+        if scaler is not None and not isinstance(scaler, str):
+            raise ValueError(
+                "AnomalyDetector(scaler=<transformer>) cannot scale categorical columns "
+                f"({', '.join(_categorical_names(X))}); use scaler='robust', "
+                "'standard', 'minmax' or None, which leave the one-hot columns as "
+                "they are, or encode the categories yourself."
+            )
+        estimator.table_ = table = _fit_mixed(X)
+    return _encode(table, X)
+
+
+def _categorical_names(frame: pd.DataFrame) -> list[str]:
+    return [repr(str(c)) for c in frame.columns if not _is_numeric(frame[c])]
+
+
+def _check_observed(missing_everywhere: np.ndarray, names) -> None:
+    empty = np.flatnonzero(missing_everywhere)
+    if empty.size:
+        shown = ", ".join(_column_name(names, j) for j in empty[:5])
+        raise ValueError(
+            f"Column(s) {shown} have no observed value in the training rows (every "
+            "cell is missing); drop them."
+        )
+
+
+def _fit_numeric(estimator, X: np.ndarray) -> dict:
+    missing = np.isnan(X)
+    names = getattr(estimator, "feature_names_in_", None)
+    _check_observed(missing.all(axis=0), names)
+    if missing.any():
+        medians = np.nanmedian(X, axis=0)
+    else:
+        medians = np.median(X, axis=0)
+    n_features = X.shape[1]
+    return {
+        "kinds": [NUMERIC] * n_features,
+        "categories": [[] for _ in range(n_features)],
+        "shares": [[] for _ in range(n_features)],
+        "medians": medians,
+        "floor": 1.0 / (X.shape[0] + 1),
+    }
+
+
+def _check_column_dtypes(frame: pd.DataFrame) -> None:
+    """Refuse columns that are neither numbers nor categories (dates, durations...)."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if (
+            pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
+            or pd.api.types.is_complex_dtype(dtype)
+        ):
+            raise ValueError(
+                f"Column {str(name)!r} has dtype {dtype}, which skae does not read: "
+                "columns must be numeric or categorical (category, object/string, "
+                "bool). Convert it first, e.g. a date to a number of days."
+            )
+
+
+def _fit_mixed(frame: pd.DataFrame) -> dict:
+    _check_column_dtypes(frame)
+    n_rows = frame.shape[0]
+    names = [str(c) for c in frame.columns]
+    kinds, categories, shares, medians = [], [], [], []
+    missing_everywhere = np.zeros(frame.shape[1], dtype=bool)
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j]
+        name = repr(names[j])
+        if _is_numeric(column):
+            values = _numeric_values(column, name)
+            observed = values[~np.isnan(values)]
+            missing_everywhere[j] = observed.size == 0
+            kinds.append(NUMERIC)
+            categories.append([])
+            shares.append([])
+            medians.append(float(np.median(observed)) if observed.size else 0.0)
+            continue
+        text, missing = _as_text(column)
+        missing_everywhere[j] = missing.all()
+        seen, counts = np.unique(text[~missing].astype(str), return_counts=True)
+        if seen.size > max(_MAX_FREE_CATEGORIES, _MAX_CATEGORY_SHARE * n_rows):
+            raise ValueError(
+                f"Column {name} has {seen.size} distinct values in {n_rows} rows: it "
+                "looks like an identifier or free text, not a category; drop it or "
+                "encode it yourself."
+            )
+        kinds.append(CATEGORICAL)
+        categories.append([str(s) for s in seen])
+        total = max(int(counts.sum()), 1)
+        shares.append([float(c) / total for c in counts])
+        medians.append(0.0)
+    _check_observed(missing_everywhere, names)
+    return {
+        "kinds": kinds,
+        "categories": categories,
+        "shares": shares,
+        "medians": np.asarray(medians, dtype=np.float64),
+        "floor": 1.0 / (n_rows + 1),
+    }
+
+
+def _encode(table: dict, frame: pd.DataFrame) -> np.ndarray:
+    names = [str(c) for c in frame.columns]
+    layout = _layout(table)
+    encoded = np.zeros((frame.shape[0], layout[-1][1]), dtype=np.float64)
+    for j, (kind, cats, share, (start, stop)) in enumerate(
+        zip(table["kinds"], table["categories"], table["shares"], layout, strict=True)
+    ):
+        column = frame.iloc[:, j]
+        if kind == NUMERIC:
+            encoded[:, start] = _numeric_values(column, repr(names[j]))
+            continue
+        text, missing = _as_text(column)
+        codes = pd.Index(cats, dtype=object).get_indexer(text)  # -1: missing or unseen
+        block = encoded[:, start:stop]
+        known = codes >= 0
+        block[np.flatnonzero(known), codes[known]] = 1.0
+        block -= np.asarray(share)
+        block[missing] = np.nan
+    return encoded
+
+
+# -- the detector's other hooks ----------------------------------------------------
+def fill_row(table: dict) -> np.ndarray:
+    """The encoded row that stands for missing cells: medians, and 0 for categories."""
+    layout = _layout(table)
+    row = np.zeros(layout[-1][1], dtype=np.float64)
+    for kind, median, (start, _) in zip(
+        table["kinds"], table["medians"], layout, strict=True
+    ):
+        if kind == NUMERIC:
+            row[start] = median
+    return row
+
+
+def pass_categories_through(scaler, table: dict | None):
+    """Make a fitted built-in scaler the identity on the one-hot columns.
+
+    The centred one-hot columns are already on a common scale; left alone they
+    keep the meaning :func:`column_errors` reads back (shares added back give
+    the one-hot row and the reconstructed probabilities).
+    """
+    if is_all_numeric(table) or scaler is None:
+        return scaler
+    positions = [
+        i
+        for kind, (start, stop) in zip(table["kinds"], _layout(table), strict=True)
+        if kind == CATEGORICAL
+        for i in range(start, stop)
+    ]
+    if isinstance(scaler, RobustScaler):
+        scaler.center_[positions] = 0.0
+        scaler.scale_[positions] = 1.0
+    elif isinstance(scaler, StandardScaler):
+        scaler.mean_[positions] = 0.0
+        scaler.var_[positions] = 1.0
+        scaler.scale_[positions] = 1.0
+    elif isinstance(scaler, MinMaxScaler):
+        scaler.min_[positions] = 0.0
+        scaler.scale_[positions] = 1.0
+        scaler.data_min_[positions] = 0.0
+        scaler.data_max_[positions] = 1.0
+        scaler.data_range_[positions] = 1.0
+    return scaler
+
+
+def column_weights(table: dict | None, n_columns: int) -> np.ndarray:
+    """Weight of each original column in a row's error: its share of the encoded width.
+
+    ``1 / n_columns`` each for numeric tables. A categorical column with ``K``
+    categories weighs ``K`` times a numeric one, as its ``K`` one-hot columns
+    would in front of the detector. Counted once, the categories' evidence was
+    diluted: on the tables of ``benchmarks/bench_mixed_tables.py`` (seed 0, the
+    reconstruction part alone) the ROC-AUC on odd category pairs was 0.85 with
+    equal weights and 0.92 with these.
+    """
+    if is_all_numeric(table):
+        return np.full(n_columns, 1.0 / n_columns)
+    widths = np.array([stop - start for start, stop in _layout(table)], dtype=np.float64)
+    return widths / widths.sum()
+
+
+def column_errors(table: dict | None, Z: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Error of each original column of each row; NaN where the cell is missing.
+
+    ``Z`` is the scaled encoded table (NaN where missing) and ``R`` the
+    network's reconstruction of it. Numeric columns: squared error in scaled
+    units. Categorical columns: the cross-entropy described in the module
+    docstring.
+    """
+    if is_all_numeric(table):
+        return (Z - R) ** 2
+    layout = _layout(table)
+    errors = np.empty((Z.shape[0], len(layout)), dtype=np.float64)
+    floor = table["floor"]
+    for j, (kind, share, (start, stop)) in enumerate(
+        zip(table["kinds"], table["shares"], layout, strict=True)
+    ):
+        if kind == NUMERIC:
+            errors[:, j] = (Z[:, start] - R[:, start]) ** 2
+            continue
+        share = np.asarray(share)
+        observed = np.rint(Z[:, start:stop] + share)  # one-hot, zeros if unseen, NaN
+        probabilities = np.maximum(R[:, start:stop] + share, floor)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        picked = np.sum(observed * probabilities, axis=1)  # 0 for an unseen category
+        errors[:, j] = -np.log(np.maximum(picked, floor))
+    return errors
