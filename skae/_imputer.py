@@ -22,6 +22,7 @@ from ._base import (
     fill_from_stats,
     na_to_nan,
     to_float32,
+    uses_threads,
 )
 from ._missing import MaskedInputMLP
 from ._nets import MaskingNet
@@ -82,9 +83,10 @@ class AutoencoderImputer(BaseAutoencoder):
 
     The other parameters (``architecture``, ``input_shape``,
     ``output_activation``, ``loss``, ``dropout``, ``batch_norm``,
-    ``activity_l1``, ``module``, ``optimizer``, ``early_stopping``,
-    ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``callbacks``,
-    ``device``, ``precision``, ``verbose``) are those of
+    ``activity_l1``, ``module``, ``module_kwargs``, ``optimizer``,
+    ``optimizer_kwargs``, ``early_stopping``, ``validation_fraction``,
+    ``n_iter_no_change``, ``tol``, ``callbacks``, ``device``, ``precision``,
+    ``n_jobs``, ``verbose``) are those of
     :class:`AutoencoderTransformer`. With ``architecture`` other than
     ``"mlp"`` or a custom ``module``, the network sees missing cells through
     a learned per-column embedding instead of the concatenated indicator.
@@ -174,7 +176,9 @@ class AutoencoderImputer(BaseAutoencoder):
         batch_norm=False,
         activity_l1=0.0,
         module=None,
+        module_kwargs=None,
         optimizer="adam",
+        optimizer_kwargs=None,
         lr=1e-3,
         weight_decay=1e-3,
         batch_size=64,
@@ -186,6 +190,7 @@ class AutoencoderImputer(BaseAutoencoder):
         callbacks=None,
         device="cpu",
         precision=None,
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -204,7 +209,9 @@ class AutoencoderImputer(BaseAutoencoder):
         self.batch_norm = batch_norm
         self.activity_l1 = activity_l1
         self.module = module
+        self.module_kwargs = module_kwargs
         self.optimizer = optimizer
+        self.optimizer_kwargs = optimizer_kwargs
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -216,6 +223,7 @@ class AutoencoderImputer(BaseAutoencoder):
         self.callbacks = callbacks
         self.device = device
         self.precision = precision
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -310,6 +318,7 @@ class AutoencoderImputer(BaseAutoencoder):
             return np.ones(self.n_features_in_, dtype=bool)
         return ~self.empty_features_
 
+    @uses_threads
     def transform(self, X):
         """Replace the missing cells of ``X`` with the network's predictions.
 
@@ -340,6 +349,7 @@ class AutoencoderImputer(BaseAutoencoder):
             out = np.hstack([out, missing[:, self.indicator_features_].astype(X.dtype)])
         return out
 
+    @uses_threads
     def reconstruct(self, X):
         """The network's prediction of every cell of ``X``, in the units of ``X``.
 
@@ -357,6 +367,7 @@ class AutoencoderImputer(BaseAutoencoder):
         predicted = self.net_.map_batches(Z, self.net_.module_).astype(np.float64)
         return (predicted * self.scale_ + self.mean_).astype(X.dtype, copy=False)
 
+    @uses_threads
     def reconstruction_error(self, X):
         """Mean squared error of each row's observed cells, in the units of ``X``.
 
