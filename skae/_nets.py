@@ -494,12 +494,14 @@ class MaskingNet(AutoencoderNet):
         super().__init__(*args, **kwargs)
         self.mask_rate = mask_rate
 
-    def train_step_single(self, batch, **fit_params):
+    def train_step(self, batch, **fit_params):
+        # In train_step, as DenoisingNet: engines layered over this one
+        # (Accelerate's mixin) replace train_step_single.
         X, _ = batch
         hidden = (torch.rand_like(X) < self.mask_rate) & observed_mask(X)
         X_in = torch.where(hidden, torch.nan, X)
         target = torch.where(hidden, X, torch.nan)
-        return super().train_step_single((X_in, target), **fit_params)
+        return super().train_step((X_in, target), **fit_params)
 
 
 # -- variational ------------------------------------------------------------------------
