@@ -262,7 +262,12 @@ def test_string_and_complex_values_are_refused(cls, data):
 
 
 # Estimators that encode a DataFrame's categorical columns themselves (skae._tabular).
-ENCODES_CATEGORIES = {"AnomalyDetector"}
+ENCODES_CATEGORIES = {
+    "AnomalyDetector",
+    "AutoencoderTransformer",
+    "DenoisingAutoencoder",
+    "VAETransformer",
+}
 column_dtypes = st.sampled_from(["float64", "float32", "int64", "uint8", "bool", "Int64"])
 
 
