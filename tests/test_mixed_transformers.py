@@ -62,6 +62,9 @@ def test_fit_transform_score_and_reconstruct_in_the_original_columns(cls):
         assert isinstance(out["city"].dtype, pd.CategoricalDtype)
         assert set(out["city"]) <= {"lyon", "nice", "paris"}
         assert set(out["member"]) <= {"False", "True"}
+    if cls is VAETransformer:
+        drawn = est.sample(4, random_state=0)
+        assert isinstance(drawn, pd.DataFrame) and drawn.shape == (4, 5)
 
 
 def test_reconstruction_error_is_the_mean_over_original_columns():
