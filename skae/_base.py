@@ -1043,8 +1043,10 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            The reconstructions, in the dtype of ``X``.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``; for a model fitted on
+            a DataFrame with categorical columns, a DataFrame of the original
+            columns with the most likely category of each categorical one.
         """
         check_is_fitted(self)
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
@@ -1069,8 +1071,10 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_reconstructed : ndarray of shape (n_samples, n_features_in_)
-            The reconstructions, in the dtype of ``X``.
+        X_reconstructed : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``; for a model fitted on
+            a DataFrame with categorical columns, a DataFrame of the original
+            columns with the most likely category of each categorical one.
         """
         check_is_fitted(self)  # before self.net_ is looked up
         reconstructions, dtype = self._map_rows(X, self.net_.module_)
@@ -1111,7 +1115,10 @@ class BaseAutoencoder(
         the row; for ``loss="bce"`` the mean binary cross-entropy, defined for
         rows with values in [0, 1] only: other rows raise a ``ValueError``.
         Missing cells (NaN) do not count: the mean runs over the observed
-        cells, and a row with no observed cell gets 0.
+        cells, and a row with no observed cell gets 0. For a model fitted on
+        a DataFrame with categorical columns it is the mean over the original
+        columns: the squared error of a numeric cell, the cross-entropy of the
+        observed category for a categorical one (``skae._tabular``).
 
         Parameters
         ----------

@@ -162,6 +162,14 @@ def test_all_numeric_frames_keep_the_array_path_bit_for_bit(cls):
     )
 
 
+def test_refitting_on_numbers_forgets_the_categories():
+    frame = mixed_frame()
+    est = AutoencoderTransformer(random_state=0, **TINY).fit(frame)
+    est.fit(frame[["amount", "count"]])
+    assert est.table_ is None and est.n_features_in_ == 2
+    assert isinstance(est.reconstruct(frame[["amount", "count"]]), np.ndarray)
+
+
 def test_object_columns_of_numbers_stay_numeric():
     frame = mixed_frame()[["amount", "count"]].astype(object)
     est = AutoencoderTransformer(random_state=0, **TINY).fit(frame)
