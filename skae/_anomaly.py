@@ -512,6 +512,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _fit(self, X) -> None:
         started = time.perf_counter()
         X = self._validated(X, reset=True)
+        for name in ("_calibration_rows", "_reservoir_seen", "_partial_rng"):
+            self.__dict__.pop(name, None)  # fit starts afresh; partial_fit would not
         sample = X
         if is_lazy_array(X):
             size = sample_rows(X.shape[1])

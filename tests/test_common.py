@@ -1,8 +1,9 @@
 """scikit-learn's own estimator checks over every public estimator.
 
 Each estimator appears once in ``FAST_ESTIMATORS`` with parameters that keep
-the checks quick (tiny networks, two epochs); expected failures, if any, are
-listed in ``EXPECTED_FAILURES`` with their reason.
+the checks quick (tiny networks, two epochs), and once more in
+``DEFAULT_ESTIMATORS`` at its default parameters -- what users run; expected
+failures, if any, are listed in ``EXPECTED_FAILURES`` with their reason.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -26,6 +27,14 @@ FAST_ESTIMATORS = [
     VAETransformer(n_components=2, **TINY),
     VAETransformer(architecture="lstm", input_shape=(-1, 1), **TINY),
     AnomalyDetector(AutoencoderTransformer(n_components=2, **TINY), random_state=0),
+]
+
+# Every public estimator at its default parameters.
+DEFAULT_ESTIMATORS = [
+    AutoencoderTransformer(),
+    DenoisingAutoencoder(),
+    VAETransformer(),
+    AnomalyDetector(),
 ]
 
 # {estimator class name: {check name: reason}}; empty is the goal.
@@ -53,6 +62,8 @@ def _expected_failed_checks(estimator):
     }
 
 
-@parametrize_with_checks(FAST_ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks(
+    FAST_ESTIMATORS + DEFAULT_ESTIMATORS, expected_failed_checks=_expected_failed_checks
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
