@@ -358,15 +358,6 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         calibrating) with the time elapsed; 2 adds the default network's
         per-epoch training log, 3 its progress bar over batches.
 
-    Notes
-    -----
-    Every method works chunk by chunk: rows are scaled, reconstructed and
-    scored ``CHUNK_ROWS`` (16,384) at a time, so the working memory is that
-    of one chunk and ``X`` may be a :class:`numpy.memmap` or another lazily
-    sliced array larger than memory (see :meth:`fit` and :meth:`partial_fit`,
-    and "Scaling up" in the documentation). A row's score does not depend
-    on the rows scored with it.
-
     Attributes
     ----------
     estimators_ : list of estimators
@@ -413,6 +404,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     sklearn.ensemble.IsolationForest : Tree-based outlier detector with the
         same API.
     skae.AutoencoderTransformer : The default inner model.
+
+    Notes
+    -----
+    Every method works chunk by chunk: rows are scaled, reconstructed and
+    scored ``CHUNK_ROWS`` (16,384) at a time, so the working memory is that
+    of one chunk and ``X`` may be a :class:`numpy.memmap` or another lazily
+    sliced array larger than memory (see :meth:`fit` and :meth:`partial_fit`,
+    and "Scaling up" in the documentation). A row's score does not depend
+    on the rows scored with it.
 
     Examples
     --------
@@ -577,7 +577,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             elif members == 1:
                 rows = Z
             else:
-                perms = [rng.permutation(n_samples) for _ in range(members - 1)]
+                perms = [
+                    rng.permutation(n_samples).astype(np.int32, copy=False)
+                    if n_samples < np.iinfo(np.int32).max
+                    else rng.permutation(n_samples)
+                    for _ in range(members - 1)
+                ]
                 rows = _MemberRows(Z, members, perms)
             self._progress(
                 f"training {members} network(s) side by side on {n_samples:,} rows"
@@ -794,7 +799,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _read_sample(self, X, size: int, rng) -> np.ndarray:
         """A uniform random sample of ``size`` rows of a lazy array, in file order."""
-        indices = np.sort(rng.choice(X.shape[0], size=size, replace=False))
+        # Generator.choice draws without replacement in O(size) memory (the
+        # legacy RandomState.choice permutes all n row numbers).
+        generator = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        indices = np.sort(generator.choice(X.shape[0], size=size, replace=False))
         rows = self._chunk_rows()
         return np.concatenate(
             [

@@ -598,7 +598,7 @@ def test_lazy_fit_reads_chunks_and_calibrates_on_a_sample(small_chunks):
     assert detector.n_samples_seen_ == 600
     assert detector.train_scores_.shape == (200,)  # the calibration sample
     assert detector.feature_error_scale_.shape == (3, 6)
-    assert detector.scaler_.center_ == pytest.approx(np.median(X, axis=0), abs=0.2)
+    assert detector.scaler_.center_ == pytest.approx(np.median(X, axis=0), abs=0.5)
     scores = detector.score_samples(lazy)
     np.testing.assert_array_equal(scores, detector.score_samples(X))
     assert np.all(detector.predict(X[:5]) == -1)

@@ -55,11 +55,36 @@ EXPECTED_FAILURES_BY_ARCHITECTURE: dict[str, dict[str, str]] = {
 }
 
 
+# At their defaults (a 64-unit hidden layer) the autoencoders' float32 dense
+# kernels give a row's transform a last-bit difference (~2e-7 relative) between
+# a batch of one row and one of 20, for some rows: the check's rtol=1e-7 is finer
+# than float32 resolution. Measured for DenoisingAutoencoder() and VAETransformer()
+# (AutoencoderTransformer() passed on the same machine); non-strict xfail.
+# AnomalyDetector pads its forward passes so that its scores do not depend on
+# the batch, and passes.
+EXPECTED_FAILURES_AT_DEFAULTS: dict[str, dict[str, str]] = {
+    name: {
+        "check_methods_subset_invariance": (
+            "float32 dense kernels differ by ~1 ulp between a batch of 1 row and one "
+            "of 20; the check's rtol=1e-7 is finer than float32 resolution"
+        )
+    }
+    for name in ("AutoencoderTransformer", "DenoisingAutoencoder", "VAETransformer")
+}
+
+
+def _at_defaults(estimator) -> bool:
+    return repr(estimator) == f"{type(estimator).__name__}()"
+
+
 def _expected_failed_checks(estimator):
-    return {
+    failures = {
         **EXPECTED_FAILURES.get(type(estimator).__name__, {}),
         **EXPECTED_FAILURES_BY_ARCHITECTURE.get(getattr(estimator, "architecture", ""), {}),
     }
+    if _at_defaults(estimator):
+        failures.update(EXPECTED_FAILURES_AT_DEFAULTS.get(type(estimator).__name__, {}))
+    return failures
 
 
 @parametrize_with_checks(
