@@ -179,6 +179,10 @@ class AutoencoderTransformer(BaseAutoencoder):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :term:`fit`. Defined only when `X`
         has feature names that are all strings.
+    table_ : dict or None
+        How the columns of a DataFrame with categorical columns are one-hot
+        encoded (``skae._tabular``; the user guide's "Categorical columns");
+        None when every column is numeric.
 
     See Also
     --------

@@ -6,6 +6,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -16,6 +17,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
+from . import _tabular
 from ._base import (
     BaseAutoencoder,
     column_fill_stats,
@@ -270,6 +272,7 @@ class AutoencoderImputer(BaseAutoencoder):
     def _missing_as_nan(self, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         """Validated float rows with every missing cell as NaN (a copy when needed)."""
         nan_marker = _is_nan(self.missing_values)
+        _refuse_categories(X)
         X = validate_data(
             self,
             na_to_nan(X),
@@ -455,6 +458,27 @@ class AutoencoderImputer(BaseAutoencoder):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+def _refuse_categories(X) -> None:
+    """The imputer fills numeric cells only: a clear TypeError for categorical columns.
+
+    ``bool`` columns are read as 0/1 numbers (as scikit-learn's imputers do).
+    """
+    if not isinstance(X, pd.DataFrame):
+        return
+    names = _tabular.categorical_names(
+        X.loc[:, [not pd.api.types.is_bool_dtype(t) for t in X.dtypes]],
+        numeric_objects=True,
+    )
+    if names:
+        raise TypeError(
+            f"AutoencoderImputer imputes numeric columns only; column(s) "
+            f"{', '.join(names)} are categorical (category, string or object), and "
+            "categorical columns are not imputed. Impute them separately (e.g. "
+            "SimpleImputer(strategy='most_frequent') in a ColumnTransformer) or "
+            "encode them as numbers first."
+        )
 
 
 def _is_nan(value) -> bool:
