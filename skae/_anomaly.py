@@ -284,7 +284,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.distance_scale_ = fit_normal_scale(distance)
         self.train_scores_ = self._combine(reconstruction, distance)
         if self.contamination == "auto":
-            self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
+            weight = self.distance_weight
+            parts, weights = [reconstruction, distance], [1 - weight, weight]
+            share = _thresholds.auto_contamination(parts, weights, AUTO_MAD_K)
+            self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         else:
             self.offset_ = _thresholds.offset_from_contamination(
                 self.train_scores_, self.contamination

@@ -125,11 +125,18 @@ def test_contamination_flags_that_share_of_training_rows(data, contamination):
     assert np.mean(labels == -1) == pytest.approx(contamination, abs=1 / len(data))
 
 
-def test_auto_contamination_is_median_plus_k_mad_of_training_errors(fitted):
-    errors = -fitted.train_scores_
-    median = np.median(errors)
-    mad = MAD_TO_STD * np.median(np.abs(errors - median))
-    assert fitted.offset_ == pytest.approx(-(median + 3.5 * mad))
+def test_auto_contamination_flags_rows_beyond_k_robust_log_deviations(fitted, data):
+    def robust_log_z(values):
+        t = np.log(values)
+        median = np.median(t)
+        return (t - median) / (MAD_TO_STD * np.median(np.abs(t - median)))
+
+    w = fitted.distance_weight
+    errors = fitted.reconstruction_error(data)
+    distance = np.mean(robust_z(data, data) ** 2, axis=1)
+    z = ((1 - w) * robust_log_z(errors) + w * robust_log_z(distance)) / np.hypot(1 - w, w)
+    flagged = np.mean(fitted.predict(data) == -1)
+    assert flagged == pytest.approx(max(np.mean(z > 2.326), 1 / len(data)), abs=1e-9)
 
 
 def test_auto_contamination_flags_planted_anomalies_without_knowing_their_share(data):
@@ -499,3 +506,32 @@ def test_ensembles_round_trip_through_save_and_load(data, tmp_path, n_estimators
     assert len(loaded.estimators_) == len(detector.estimators_)
     np.testing.assert_array_equal(loaded.score_samples(data), detector.score_samples(data))
     np.testing.assert_array_equal(loaded.explain(data[:5]), detector.explain(data[:5]))
+
+
+# -- contamination="auto" on clean data (issue 11) --------------------------------------
+
+
+def test_auto_contamination_flags_few_rows_of_clean_gaussian_data():
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(1500, 6)) @ rng.normal(size=(6, 6))
+    detector = AnomalyDetector(tiny(max_epochs=20), random_state=0).fit(X[:1000])
+    train_share = np.mean(detector.predict(X[:1000]) == -1)
+    fresh_share = np.mean(detector.predict(X[1000:]) == -1)
+    assert 0.005 <= train_share <= 0.03
+    assert fresh_share <= 0.05
+
+
+def test_auto_contamination_counts_rows_far_beyond_the_bulk():
+    from skae._thresholds import auto_contamination
+
+    rng = np.random.RandomState(0)
+    clean = np.exp(rng.normal(size=(2, 20_000)))  # lognormal errors and distances
+    share = auto_contamination(list(clean), [2 / 3, 1 / 3], 2.326)
+    assert share == pytest.approx(0.01, abs=0.003)
+    # 5 % of rows far out in both parts: all of them are counted.
+    dirty = clean.copy()
+    dirty[:, :1000] *= 1000
+    assert auto_contamination(list(dirty), [2 / 3, 1 / 3], 2.326) >= 0.05
+    # Signed scores (no log) are used on their own scale.
+    signed = rng.normal(size=20_000)
+    assert auto_contamination([signed], [1.0], 2.326) == pytest.approx(0.01, abs=0.003)
