@@ -13,7 +13,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _thresholds
-from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
+from ._anomaly_defaults import (
+    AUTO_MAD_K,
+    AUTO_MAX_SHARE,
+    AUTO_MIN_SHARE,
+    DEFAULT_MEMBERS,
+    default_estimator,
+)
 from ._base import state_restored_on_failure, to_float32
 from ._calibration import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
@@ -119,10 +125,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         (so ``n_estimators`` times as long).
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
-        the training rows. ``"auto"`` flags rows whose anomaly score
-        (``-score_samples``) exceeds the median plus 3.5 median absolute
-        deviations (scaled to a standard deviation) of the training rows'
-        scores -- the same as ``set_threshold_from_mad(k=3.5)``.
+        the training rows. ``"auto"`` estimates the share: each part of the
+        score (reconstruction error, distance) of the training rows becomes a
+        robust z-score on a log scale (median and median absolute deviation),
+        and the share of rows whose weighted combination exceeds 3 is
+        flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
+        clean rows; see ``skae._thresholds.auto_contamination``). Set a float
+        when more anomalies are expected.
     scaler : {"robust", "standard", "minmax"}, transformer or None, \
             default="robust"
         Column scaling applied before the network. ``"robust"`` is described
@@ -286,7 +295,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         if self.contamination == "auto":
             weight = self.distance_weight
             parts, weights = [reconstruction, distance], [1 - weight, weight]
-            share = _thresholds.auto_contamination(parts, weights, AUTO_MAD_K)
+            share = _thresholds.auto_contamination(
+                parts, weights, AUTO_MAD_K, AUTO_MIN_SHARE, AUTO_MAX_SHARE
+            )
             self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         else:
             self.offset_ = _thresholds.offset_from_contamination(
