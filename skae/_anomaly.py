@@ -108,8 +108,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         with ``fit``, ``score_samples`` and ``reconstruct`` works, such as
         :class:`~skae.AutoencoderTransformer`. ``None`` builds autoencoders
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
-        one hidden layer of ``max(8, 2 * n_features)`` units, a code of
-        ``max(2, n_features // 4)`` units, batch normalisation, and about 500
+        one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
+        code of ``max(2, n_features // 4)`` units (at most 16), batch
+        normalisation, and about 500
         mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
