@@ -22,7 +22,13 @@ from sklearn.utils.validation import (
 )
 
 from . import _tabular, _thresholds
-from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
+from ._anomaly_defaults import (
+    AUTO_MAD_K,
+    AUTO_MAX_SHARE,
+    AUTO_MIN_SHARE,
+    DEFAULT_MEMBERS,
+    default_estimator,
+)
 from ._base import (
     resolve_device,
     seeded_torch,
@@ -324,8 +330,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         with ``fit``, ``score_samples`` and ``reconstruct`` works, such as
         :class:`~skae.AutoencoderTransformer`. ``None`` builds autoencoders
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
-        one hidden layer of ``max(8, 2 * n_features)`` units, a code of
-        ``max(2, n_features // 4)`` units, batch normalisation, and about 500
+        one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
+        code of ``max(2, n_features // 4)`` units (at most 16), batch
+        normalisation, and about 500
         mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
@@ -342,10 +349,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         one fitted model per member.
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
-        the training rows. ``"auto"`` flags rows whose anomaly score
-        (``-score_samples``) exceeds the median plus 3.5 median absolute
-        deviations (scaled to a standard deviation) of the training rows'
-        scores -- the same as ``set_threshold_from_mad(k=3.5)``.
+        the training rows. ``"auto"`` estimates the share: each part of the
+        score (reconstruction error, distance) of the training rows becomes a
+        robust z-score on a log scale (median and median absolute deviation),
+        and the share of rows whose weighted combination exceeds 3 is
+        flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
+        clean rows; see ``skae._thresholds.auto_contamination``). Set a float
+        when more anomalies are expected.
     scaler : {"robust", "standard", "minmax"}, transformer or None, \
             default="robust"
         Column scaling applied before the network. ``"robust"`` is described
@@ -693,7 +703,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.distance_scale_ = fit_normal_scale(distance)
         self.train_scores_ = self._combine(reconstruction, distance)
         if self.contamination == "auto":
-            self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
+            weight = self.distance_weight
+            parts, weights = [reconstruction, distance], [1 - weight, weight]
+            share = _thresholds.auto_contamination(
+                parts, weights, AUTO_MAD_K, AUTO_MIN_SHARE, AUTO_MAX_SHARE
+            )
+            self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         else:
             self.offset_ = _thresholds.offset_from_contamination(
                 self.train_scores_, self.contamination
