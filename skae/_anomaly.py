@@ -337,6 +337,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
+    contamination : "auto" or float, default="auto"
+        How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
+        the training rows. ``"auto"`` estimates the share: each part of the
+        score (reconstruction error, distance) of the training rows becomes a
+        robust z-score on a log scale (median and median absolute deviation),
+        and the share of rows whose weighted combination exceeds 3 is
+        flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
+        clean rows; see ``skae._thresholds.auto_contamination``). Set a float
+        when more anomalies are expected.
     n_estimators : "auto" or int, default="auto"
         Number of networks whose (balanced) reconstruction errors are
         averaged; they differ only in their random initial weights and batch
@@ -347,15 +356,6 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         1 with a given estimator, which is cloned and fitted once per member
         (so ``n_estimators`` times as long). Either way ``estimators_`` holds
         one fitted model per member.
-    contamination : "auto" or float, default="auto"
-        How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
-        the training rows. ``"auto"`` estimates the share: each part of the
-        score (reconstruction error, distance) of the training rows becomes a
-        robust z-score on a log scale (median and median absolute deviation),
-        and the share of rows whose weighted combination exceeds 3 is
-        flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
-        clean rows; see ``skae._thresholds.auto_contamination``). Set a float
-        when more anomalies are expected.
     scaler : {"robust", "standard", "minmax"}, transformer or None, \
             default="robust"
         Column scaling applied before the network. ``"robust"`` is described
@@ -420,10 +420,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         the training rows (floored at 1/1000 of their average), which balanced
         errors divide by; None when the reconstruction part is the inner
         estimator's score.
-    reconstruction_scale_, distance_scale_ : dict
+    reconstruction_scale_ : dict
         The training rows' reference values that turn the reconstruction part
-        and the distance part of the score into normal scores (see
+        of the score into normal scores (see
         ``skae._calibration.fit_normal_scale``).
+    distance_scale_ : dict
+        The same for the distance part of the score.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
