@@ -1152,9 +1152,11 @@ class BaseAutoencoder(
         return -self.reconstruction_error(X)
 
     def score(self, X, y=None) -> float:
-        """Negative mean reconstruction error, so that larger is better.
+        """Mean of :meth:`score_samples`, so that larger is better.
 
-        This lets :class:`~sklearn.model_selection.GridSearchCV` tune an
+        The negative mean reconstruction error (for
+        :class:`~skae.VAETransformer`, the mean evidence lower bound). This
+        lets :class:`~sklearn.model_selection.GridSearchCV` tune an
         autoencoder without labels.
 
         Parameters
@@ -1167,7 +1169,7 @@ class BaseAutoencoder(
         Returns
         -------
         score : float
-            ``-mean(reconstruction_error(X))``.
+            ``mean(score_samples(X))``.
         """
         return float(np.mean(self.score_samples(X)))
 

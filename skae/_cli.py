@@ -107,15 +107,12 @@ def _demo_reconstruction(args, out_dir: Path | None, plt) -> list[tuple]:
 
 def _demo_anomalies(args, out_dir: Path | None, plt) -> list[tuple] | None:
     """AnomalyDetector vs IsolationForest ROC-AUC on breast cancer (malignant = anomaly)."""
-    import skae
-
-    if not hasattr(skae, "AnomalyDetector"):
-        _progress("[anomalies] skipped: this version of skae has no AnomalyDetector")
-        return None
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import IsolationForest
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
+
+    import skae
 
     data = load_breast_cancer(as_frame=True)
     X, anomaly = data.data, (data.target == 0).to_numpy().astype(int)
@@ -425,8 +422,6 @@ def run_detect(args: argparse.Namespace) -> int:
 
     import skae
 
-    if not hasattr(skae, "AnomalyDetector"):
-        raise CLIError("this version of skae has no AnomalyDetector")
     X_train, X_score = train[features], score[features]  # same order as training
     _progress(
         f"training on {len(train)} rows x {len(features)} columns from {args.train} "

@@ -279,23 +279,6 @@ class VAETransformer(BaseAutoencoder):
         score_rows = self._in_loss_range(self.net_.score_rows)
         return self.net_.map_batches(X32, score_rows).astype(np.float64)
 
-    def score(self, X, y=None) -> float:
-        """Mean ELBO of the rows of ``X`` (larger is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        score : float
-            ``mean(score_samples(X))``.
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Generate rows by decoding draws from the prior ``N(0, I)``.
 

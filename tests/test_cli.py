@@ -10,10 +10,6 @@ import pytest
 import skae
 from skae._cli import main
 
-needs_detector = pytest.mark.skipif(
-    not hasattr(skae, "AnomalyDetector"), reason="needs skae.AnomalyDetector"
-)
-
 
 @pytest.fixture
 def tables(tmp_path):
@@ -63,11 +59,8 @@ def test_demo_prints_table_and_writes_figures(tmp_path, capsys):
         assert float(ratio) == pytest.approx(float(ae_error) / float(pca_error), abs=0.01)
     expected = {"reconstruction_error.png", "loss_curve.png", "reconstructions.png"}
     expected.add("latent_space.png")  # n_components=2 was among the sizes
-    if hasattr(skae, "AnomalyDetector"):
-        expected |= {"anomaly_scores.png", "top_anomaly_features.png"}
-        assert "IsolationForest" in text
-    else:
-        assert "skipped: this version of skae has no AnomalyDetector" in text
+    expected |= {"anomaly_scores.png", "top_anomaly_features.png"}
+    assert "IsolationForest" in text
     assert {p.name for p in out.iterdir()} == expected
     assert all(p.stat().st_size > 1000 for p in out.iterdir())
 
@@ -140,7 +133,6 @@ def test_detect_error_is_one_line_without_traceback(tmp_path):
     ]
 
 
-@needs_detector
 def test_detect_writes_scores_labels_and_top_columns(tables, tmp_path, capsys):
     train, score = tables
     out = tmp_path / "out.csv"
@@ -165,7 +157,6 @@ def test_detect_writes_scores_labels_and_top_columns(tables, tmp_path, capsys):
     assert "rows flagged as anomalies" in capsys.readouterr().out
 
 
-@needs_detector
 def test_detect_reorders_columns_and_respects_top(tables, tmp_path):
     train, score = tables
     shuffled = tmp_path / "shuffled.csv"
@@ -230,7 +221,6 @@ def test_detect_wrong_separator_is_a_clear_error(tables, tmp_path, capsys):
     assert "not a readable CSV with separator ','" in err and "(detected)" in err
 
 
-@needs_detector
 def test_detect_sniffs_separator_and_reads_header_less_files(tables, tmp_path, quick):
     train, score = tables
     semi_train, semi_score = tmp_path / "train_semi.csv", tmp_path / "score_semi.csv"
@@ -247,7 +237,6 @@ def test_detect_sniffs_separator_and_reads_header_less_files(tables, tmp_path, q
     assert set(result["top_1"]) <= {f"x{i}" for i in range(8)}
 
 
-@needs_detector
 def test_detect_carries_id_columns_and_excludes_columns(tables, tmp_path, capsys):
     train, score = tables
     frames = {}
@@ -284,7 +273,6 @@ def test_detect_carries_id_columns_and_excludes_columns(tables, tmp_path, capsys
     assert "--id-column 'nope' is not a column" in capsys.readouterr().err
 
 
-@needs_detector
 def test_detect_warns_about_identifier_columns_and_does_not_use_them(
     tables, tmp_path, capsys, quick
 ):
@@ -315,7 +303,6 @@ def test_detect_warns_about_identifier_columns_and_does_not_use_them(
     assert "'customer_id' looks like" not in err and "'Unnamed: 0' looks like" in err
 
 
-@needs_detector
 def test_detect_categorical_and_missing_cells(tables, tmp_path, capsys):
     """Categories, a single-valued column, missing cells, an all-missing column and an
     unseen category at scoring time: no error, and the unseen value is the cause."""

@@ -257,7 +257,6 @@ def test_plot_feature_errors_sorted_bars(digits, ae2):
         plot_feature_errors(ae2, X[0])
 
 
-@pytest.mark.skipif(not hasattr(skae, "AnomalyDetector"), reason="needs AnomalyDetector")
 def test_plots_with_anomaly_detector(digits):
     X, y = digits
     detector = skae.AnomalyDetector(
@@ -272,7 +271,6 @@ def test_plots_with_anomaly_detector(digits):
     assert sum(values) == pytest.approx(detector.reconstruction_error(X[:1])[0], rel=1e-4)
 
 
-@pytest.mark.skipif(not hasattr(skae, "AnomalyDetector"), reason="needs AnomalyDetector")
 def test_plot_loss_curve_of_a_detector_draws_its_members(digits):
     X, _ = digits
     one = skae.AnomalyDetector(
