@@ -12,6 +12,7 @@ import copy
 import functools
 import inspect
 import math
+import threading
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -125,16 +126,25 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+# torch's default generators are process-wide: two fits seeding them from two
+# threads at once would draw from each other's streams (and fork_rng would
+# restore each other's states). Seeded blocks therefore run one at a time; a
+# re-entrant lock, because a detector's fit holds it around its members' fits.
+_SEEDED_LOCK = threading.RLock()
+
+
 @contextmanager
 def seeded_torch(seed: int, device: torch.device):
     """Seed torch's generators for a block and restore them afterwards.
 
     Weight initialisation, shuffling and dropout all draw from torch's default
     generators; forking them makes a fit repeatable from ``random_state`` without
-    changing the caller's global random state.
+    changing the caller's global random state. Seeded blocks of different
+    threads run one after the other, so that fits in threads are exactly the
+    fits run alone (inference, which draws nothing, stays concurrent).
     """
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
