@@ -127,7 +127,7 @@ class MaskedInputMLP(nn.Module):
     n_components : int
         Width of the code.
     hidden_layer_sizes, activation, dropout, batch_norm
-        As for :class:`~skae._modules.MLPAutoencoder`.
+        As for :class:`~skae._architectures.MLPAutoencoder`.
     """
 
     handles_missing = True
