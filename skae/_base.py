@@ -392,14 +392,18 @@ class BaseAutoencoder(
         """
         spec = self._architecture_spec()
         n_components = self.n_components if n_components is None else n_components
+        groups = getattr(self, "groups", 1)
+        # The checks run in the order they always have: groups on an architecture
+        # without them, then input_shape, hidden_layer_sizes, the groups' widths.
+        if groups != 1 and not spec.supports_groups:
+            spec.check_groups(groups, n_features, n_components, ())
+        input_shape = spec.resolve_input_shape(self.input_shape, n_features)
         sizes = self._hidden_sizes(spec)
-        groups = spec.check_groups(
-            getattr(self, "groups", 1), n_features, n_components, sizes
-        )
+        groups = spec.check_groups(groups, n_features, n_components, sizes)
         return spec.build(
             n_features,
             n_components,
-            input_shape=spec.resolve_input_shape(self.input_shape, n_features),
+            input_shape=input_shape,
             hidden_layer_sizes=sizes,
             activation=self.activation,
             output_activation=self._output_activation(),
