@@ -854,6 +854,52 @@ class VariationalAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class MaskedInputMLP(EncoderDecoder):
+    """Dense autoencoder that reads a row with missing cells and its missing indicator.
+
+    The encoder's input is ``[x with NaN set to 0, indicator]`` (twice the row
+    width: the indicator is concatenated to the filled row), and the decoder
+    reconstructs every cell of the row. On standardised columns 0 is the
+    column mean, so the network sees mean imputation plus which cells it made.
+    The same :class:`MLPBody` and :class:`MLPDecoder` as :class:`MLPAutoencoder`.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the rows (the decoder's output).
+    n_components : int
+        Width of the code.
+    hidden_layer_sizes, activation, dropout, batch_norm
+        As for :class:`MLPAutoencoder`.
+    """
+
+    handles_missing = True
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        sizes = tuple(hidden_layer_sizes)
+        body = MLPBody(2 * n_features, sizes, activation, dropout, batch_norm)
+
+        def decoder() -> nn.Module:
+            return MLPDecoder(
+                n_features, n_components, sizes, activation, "identity", dropout, batch_norm
+            )
+
+        super().__init__(body, n_components, decoder)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        missing = torch.isnan(x)
+        filled = torch.where(missing, 0.0, x)
+        return super().encode(torch.cat([filled, missing.to(x.dtype)], dim=1))
+
+
 # -- state dicts saved before the MLP had one layout ------------------------------------
 _OLD_MLP_KEY = re.compile(
     r"^(?P<prefix>(?:inner\.)*)(?P<part>encoder|decoder)\.(?P<i>\d+)\."
@@ -863,7 +909,8 @@ _OLD_MLP_KEY = re.compile(
 def migrate_mlp_state(state: dict, module: nn.Module) -> dict:
     """Rename an MLP state dict saved before skae 0.2 to the layout of ``module``.
 
-    Before, the plain MLP (``architecture="mlp"``, non-variational) was two flat
+    Before, the plain MLP (``architecture="mlp"``, non-variational, and the
+    imputer's :class:`MaskedInputMLP`) was two flat
     ``nn.Sequential``: ``encoder.{i}`` (hidden layers, then the code layer) and
     ``decoder.{j}`` (hidden layers, then the output layer). It is now an
     :class:`EncoderDecoder` of an :class:`MLPBody` and an :class:`MLPDecoder`,

@@ -16,7 +16,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._architectures import EncoderDecoder
+from ._architectures import EncoderDecoder, MaskedInputMLP
 from ._base import (
     BaseAutoencoder,
     column_fill_stats,
@@ -25,7 +25,6 @@ from ._base import (
     to_float32,
     uses_threads,
 )
-from ._missing import MaskedInputMLP
 from ._nets import MaskingNet
 
 # max_epochs="auto" trains for about this many optimizer steps (at least

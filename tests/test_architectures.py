@@ -19,10 +19,12 @@ from skae._architectures import (
     ArchitectureSpec,
     ConvEncoder,
     LSTMEncoder,
+    MaskedInputMLP,
     MLPBody,
     MLPDecoder,
     VariationalAutoencoder,
     make_parts,
+    migrate_mlp_state,
     register_architecture,
     unregister_architecture,
 )
@@ -346,3 +348,18 @@ def test_files_with_the_old_mlp_layer_names_still_load(
     np.testing.assert_array_equal(
         loaded.inverse_transform(ae.transform(X)), ae.inverse_transform(ae.transform(X))
     )
+
+
+def test_the_imputers_old_layer_names_load_and_compute_as_before():
+    torch.manual_seed(0)
+    old = _old_mlp_layout(2 * 4, 3, (5,), None)  # it read [filled row, indicator]
+    old.decoder = mlp_stack([3, 5, 4], activation="relu", batch_norm=True)
+    net = MaskedInputMLP(4, 3, (5,), batch_norm=True)
+    net.load_state_dict(migrate_mlp_state(old.state_dict(), net), strict=True)
+    x = torch.randn(6, 4)
+    x[0, 1] = x[3, 2] = float("nan")
+    missing = torch.isnan(x)
+    as_before = torch.cat([torch.where(missing, 0.0, x), missing.float()], dim=1)
+    with torch.no_grad():
+        expected = old.eval().decoder(old.encoder(as_before))
+        torch.testing.assert_close(net.eval()(x), expected, rtol=0, atol=0)
