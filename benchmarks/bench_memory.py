@@ -1,4 +1,4 @@
-"""Peak resident memory of ``fit`` on a memmap, at several file sizes.
+"""Peak resident memory of ``fit`` (and scoring) on a memmap, at several file sizes.
 
 For each size a float32 file of ``--features`` columns is written to
 ``--dir``, then a fresh Python process opens it as a read-only
@@ -8,12 +8,22 @@ its peak (``resource.getrusage``'s ``ru_maxrss``). If skae reads the file in
 chunks without materialising it, the peak stays flat as the file grows: the
 ratio of peaks between the largest and the smallest file is near 1.
 
+``--model detector`` measures ``AnomalyDetector()`` at its defaults instead
+(20 columns by default), with :class:`~sklearn.ensemble.IsolationForest`
+beside it: for each file size one process fits on the memmap, another loads
+the fitted detector (``skae.load``) and scores the whole memmap
+(``score_samples``), so that each peak is that of one step. It then measures
+both methods on ``--in-memory-rows`` rows held in memory (float64): the peak
+RSS above the RSS with the array loaded, against the array's size, and the
+time of fit plus ``score_samples``.
+
 Files are deleted afterwards. Check free disk space first (``df -h /tmp``).
 
 Examples::
 
     python benchmarks/bench_memory.py                  # 1 GB and 4 GB
     python benchmarks/bench_memory.py --sizes-gb 0.25 1
+    python benchmarks/bench_memory.py --model detector --features 20
 """
 
 from __future__ import annotations
@@ -77,16 +87,166 @@ def child(path: str, rows: int, features: int, batch_size: int) -> None:
     )
 
 
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MB on Linux
+
+
+def detector_child(step: str, path: str, rows: int, features: int, model: str) -> None:
+    """One measured step in a fresh process: fit or score, skae or IsolationForest."""
+    import pickle
+
+    import torch
+    from sklearn.ensemble import IsolationForest
+
+    import skae
+
+    torch.set_num_threads(1)
+    if step == "in-memory":
+        X = write_rows(np.random.default_rng(0), rows, features).astype(np.float64)
+    else:
+        X = np.memmap(path, dtype=np.float32, mode="r", shape=(rows, features))
+    baseline = rss_mb()
+    start = time.perf_counter()
+    if step in ("fit", "in-memory"):
+        if model == "skae":
+            estimator = skae.AnomalyDetector(random_state=0).fit(X)
+        else:
+            estimator = IsolationForest(random_state=0).fit(X)
+        if step == "fit":
+            if model == "skae":
+                estimator.save(path + ".model")
+            else:
+                with open(path + ".model", "wb") as f:
+                    pickle.dump(estimator, f)
+    fitted = time.perf_counter()
+    if step in ("score", "in-memory"):
+        if step == "score":
+            if model == "skae":
+                estimator = skae.load(path + ".model")
+            else:
+                with open(path + ".model", "rb") as f:
+                    estimator = pickle.load(f)  # written by this script
+            fitted = start = time.perf_counter()
+        scores = estimator.score_samples(X)
+        assert scores.shape == (rows,)
+    done = time.perf_counter()
+    record = {
+        "baseline_mb": baseline,
+        "peak_mb": peak_mb(),
+        "fit_seconds": fitted - start,
+        "score_seconds": done - fitted,
+        "input_mb": X.nbytes / 2**20,
+    }
+    print(json.dumps(record))
+
+
+def write_rows(rng, n: int, features: int) -> np.ndarray:
+    mixing = np.random.default_rng(0).normal(size=(8, features)).astype(np.float32)
+    latent = rng.normal(size=(n, 8)).astype(np.float32)
+    noise = rng.normal(scale=0.1, size=(n, features)).astype(np.float32)
+    return latent @ mixing + noise
+
+
+def run_child(args, *extra: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, *extra, "--features", str(args.features)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def detector_main(args) -> None:
+    results = []
+    for size in args.sizes_gb:
+        rows = int(size * GB) // (4 * args.features)
+        fd, path = tempfile.mkstemp(suffix=".f32", dir=args.dir)
+        os.close(fd)
+        try:
+            write_file(path, rows, args.features)
+            for model in ("skae", "iforest"):
+                for step in ("fit", "score"):
+                    record = run_child(
+                        args, "--detector-child", step, path, str(rows), model
+                    )
+                    record.update(size_gb=size, rows=rows, model=model, step=step)
+                    results.append(record)
+        finally:
+            for name in (path, path + ".model"):
+                if os.path.exists(name):
+                    os.remove(name)
+    print(
+        f"AnomalyDetector() and IsolationForest() on a read-only float32 memmap, "
+        f"{args.features} columns; one process per step; peak RSS from ru_maxrss"
+    )
+    print(
+        f"{'model':>8}{'step':>7}{'file GB':>9}{'rows':>12}{'RSS before MB':>15}"
+        f"{'peak RSS MB':>13}{'seconds':>9}"
+    )
+    for r in results:
+        seconds = r["fit_seconds"] if r["step"] == "fit" else r["score_seconds"]
+        print(
+            f"{r['model']:>8}{r['step']:>7}{r['size_gb']:>9.2f}{r['rows']:>12,}"
+            f"{r['baseline_mb']:>15.0f}{r['peak_mb']:>13.0f}{seconds:>9.1f}"
+        )
+    for model in ("skae", "iforest"):
+        for step in ("fit", "score"):
+            peaks = [r for r in results if r["model"] == model and r["step"] == step]
+            ratio = peaks[-1]["peak_mb"] / peaks[0]["peak_mb"]
+            print(f"{model} {step}: peak RSS ratio largest/smallest file {ratio:.2f}")
+    if not args.in_memory_rows:
+        return
+    print(
+        f"\nIn memory: {args.in_memory_rows:,} x {args.features} float64, fit + "
+        "score_samples, one process each; peak above the RSS with the array loaded"
+    )
+    for model in ("skae", "iforest"):
+        r = run_child(
+            args, "--detector-child", "in-memory", "-", str(args.in_memory_rows), model
+        )
+        extra = r["peak_mb"] - r["baseline_mb"]
+        print(
+            f"{model:>8}: input {r['input_mb']:.0f} MB, peak {r['peak_mb']:.0f} MB, "
+            f"peak - before {extra:.0f} MB ({extra / r['input_mb']:.2f}x the input), "
+            f"fit {r['fit_seconds']:.1f} s + score {r['score_seconds']:.1f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0, 4.0])
-    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument(
+        "--features", type=int, default=None, help="columns (100; detector: 20)"
+    )
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument(
+        "--model",
+        choices=["autoencoder", "detector"],
+        default="autoencoder",
+        help="what to measure (detector: AnomalyDetector() beside IsolationForest)",
+    )
+    parser.add_argument(
+        "--in-memory-rows",
+        type=int,
+        default=1_000_000,
+        help="detector only: rows of the in-memory comparison (0 skips it)",
+    )
+    parser.add_argument(
         "--child", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--detector-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.features is None:
+        args.features = 20 if args.model == "detector" else 100
+    if args.detector_child:
+        step, path, rows, model = args.detector_child
+        detector_child(step, path, int(rows), args.features, model)
+        return
+    if args.model == "detector":
+        detector_main(args)
+        return
     if args.child:
         child(args.child[0], int(args.child[1]), args.features, args.batch_size)
         return

@@ -6,8 +6,7 @@ from ._denoising import DenoisingAutoencoder
 from ._imputer import AutoencoderImputer
 from ._persistence import load
 from ._vae import VAETransformer
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "AnomalyDetector",

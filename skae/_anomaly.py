@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, deprecated
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+)
 
 from . import _tabular, _thresholds
 from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
-from ._base import state_restored_on_failure, to_float32
+from ._base import (
+    resolve_device,
+    seeded_torch,
+    state_restored_on_failure,
+    to_float32,
+    training_state_restored_on_failure,
+)
 from ._calibration import fit_normal_scale, normal_scores
+from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
+from ._nets import widest_layer
 from ._persistence import PersistenceMixin
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
@@ -25,6 +42,25 @@ _MAX_LOG_SCORE = 700.0
 # A feature the network reconstructs (almost) perfectly on the training rows
 # weighs at most this many times an average feature in a balanced error.
 _MAX_FEATURE_WEIGHT = 1000.0
+
+#: Rows the detector scales, reconstructs and scores at once (fewer when an
+#: inner network's inference batches are smaller): the working memory of every
+#: method is that of one chunk, whatever the number of rows.
+CHUNK_ROWS = 1 << 14
+#: Forward passes never run on fewer rows (the chunk is padded): float32 GEMM
+#: kernels take another path for a handful of rows, which would make a row's
+#: score depend on how many rows were scored with it.
+_MIN_FORWARD_ROWS = 16
+#: Rows of data read in chunks (a memmap, a dask array, ``partial_fit``) that
+#: the scaler is fitted on and the threshold calibrated on: a uniform random
+#: sample of at most this many rows (and about ``_SAMPLE_BYTES`` of float64).
+SAMPLE_ROWS = 100_000
+_SAMPLE_BYTES = 1 << 27
+
+
+def sample_rows(n_features: int) -> int:
+    """Size of the random sample of rows that calibrates a detector on lazy data."""
+    return min(SAMPLE_ROWS, max(10_000, _SAMPLE_BYTES // (8 * max(n_features, 1))))
 
 
 def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
@@ -36,15 +72,186 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
     constant column is scaled by 1. No column divides by zero.
     """
     scaler = RobustScaler().fit(X)
-    missing = np.isnan(X).any()  # missing cells (NaN) are left out
-    q25, q75 = (np.nanpercentile if missing else np.percentile)(X, [25, 75], axis=0)
+    # One column at a time: the same values as np.percentile(X, axis=0),
+    # without a temporary copy of the whole array.
+    # Missing cells (NaN) are left out.
+    percentile = np.nanpercentile if np.isnan(X).any() else np.percentile
+    q25, q75 = np.array([percentile(X[:, j], [25, 75]) for j in range(X.shape[1])]).T
     flat = (q75 - q25) < _FLAT
     if flat.any():
-        spread = (np.nanmax if missing else np.max)(
-            np.abs(X[:, flat] - scaler.center_[flat]), axis=0
-        )
+        spread = np.nanmax(np.abs(X[:, flat] - scaler.center_[flat]), axis=0)
         scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
     return scaler
+
+
+class _MemberRows:
+    """Training rows of ``members`` networks side by side, built chunk by chunk.
+
+    Row ``i`` holds member 0's row ``i`` and member ``g``'s row ``perms[g - 1][i]``
+    of ``rows`` next to each other: the rows of
+    ``np.hstack([rows] + [rows[p] for p in perms])``, of which only the rows
+    asked for are ever assembled. With ``perms=None`` (rows read from disk,
+    scaled on the fly by ``scale``) member ``g`` reads the rows of each chunk
+    in its own fixed order instead. It is a lazily sliced array
+    (``skae._data.is_lazy_array``), so the autoencoders train from it chunk by
+    chunk, and the grouped default network never needs a tiled copy.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(
+        self,
+        rows,
+        members: int,
+        perms: list[np.ndarray] | None = None,
+        scale: Callable[[np.ndarray], np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.rows = rows
+        self.members = members
+        self.perms = perms
+        self.scale = scale
+        self.seed = seed
+        self.shape = (rows.shape[0], members * rows.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self.shape[0])
+            index = np.arange(start, stop)
+        else:
+            index = np.asarray(key).reshape(-1)
+        if self.perms is not None:  # in memory and already scaled
+            blocks = [self.rows[index]] + [self.rows[p[index]] for p in self.perms]
+            return np.hstack(blocks)
+        if isinstance(key, slice):
+            chunk = read_rows(self.rows, start, stop)
+        else:
+            chunk = np.asarray(self.rows[index])
+            release_pages(self.rows)
+        chunk = self.scale(chunk)
+        blocks = [chunk]
+        first = int(index[0]) if index.size else 0
+        for g in range(1, self.members):
+            order = np.random.default_rng([self.seed, g, first]).permutation(len(chunk))
+            blocks.append(chunk[order])
+        return np.hstack(blocks) if self.members > 1 else chunk
+
+
+def _member_slice(source: torch.Tensor, target: torch.Tensor, g: int, groups: int):
+    """Member ``g``'s part of a grouped network's tensor, shaped like ``target``."""
+    if source.ndim == 3 and source.shape[0] == groups:
+        if source.shape[1] == 1 and target.ndim == 1:  # GroupedLinear bias
+            return source[g, 0].clone()
+        if target.shape == source.shape[:0:-1]:  # GroupedLinear weight (in, out)
+            return source[g].T.contiguous()
+    if (
+        source.ndim == 1
+        and target.ndim == 1
+        and source.shape[0] == groups * target.shape[0]
+    ):
+        width = target.shape[0]  # per-column layers (batch normalisation)
+        return source[g * width : (g + 1) * width].clone()
+    if source.shape == target.shape and source.ndim == 0:
+        return source.clone()
+    raise ValueError(
+        f"Cannot split a grouped network's tensor of shape {tuple(source.shape)} "
+        f"into member tensors of shape {tuple(target.shape)}."
+    )
+
+
+def split_grouped(network, groups: int) -> list:
+    """The ``groups`` fitted autoencoders inside a grouped network, one each.
+
+    Member ``g`` is an ``AutoencoderTransformer`` with ``groups=1`` whose
+    weights are block ``g`` of ``network``'s: it reads a row of the original
+    width and reconstructs it as the grouped network's block ``g`` does (up to
+    float32 rounding, since plain dense layers replace the batched ones).
+    """
+    if groups == 1:
+        return [network]
+    params = network.get_params(deep=False)
+    params.update(
+        groups=1,
+        n_components=network.n_components // groups,
+        hidden_layer_sizes=tuple(w // groups for w in network.hidden_layer_sizes),
+    )
+    grouped = network.net_.module_.state_dict()
+    n_features = network.n_features_in_ // groups
+    device = resolve_device(network.device)
+    members = []
+    for g in range(groups):
+        member = type(network)(**params)
+        with seeded_torch(0, device):  # leave the global RNG alone
+            net = member._make_net(n_features, device)
+            net.initialize()
+        state = {
+            key: _member_slice(grouped[key], target, g, groups).to(target.device)
+            for key, target in net.module_.state_dict().items()
+        }
+        net.module_.load_state_dict(state, strict=True)
+        net.module_.eval()
+        net.history = network.net_.history
+        member.net_ = net
+        member.history_ = net.history
+        member.n_epochs_ = network.n_epochs_
+        member.stopped_early_ = network.stopped_early_
+        member.interrupted_ = network.interrupted_
+        member.n_components_ = network.n_components_ // groups
+        member.input_shape_ = network.input_shape_
+        member.n_features_in_ = n_features
+        member._seed = getattr(network, "_seed", 0)
+        members.append(member)
+    return members
+
+
+def _check_lazy(estimator, X, *, reset: bool, minimum: int) -> None:
+    """``validate_data``'s checks of shape, width and names, from metadata only."""
+    n_samples, n_features = X.shape
+    if n_features < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 "
+            "is required."
+        )
+    if n_samples < minimum:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
+            f"minimum of {minimum} is required."
+        )
+    _check_feature_names(estimator, X, reset=reset)
+    _check_n_features(estimator, X, reset=reset)
+
+
+def _read_chunk(X, start: int, stop: int, indices: np.ndarray | None = None) -> np.ndarray:
+    """Rows of a lazy array, in memory, validated as ``check_array`` would, float64."""
+    chunk = read_rows(X, start, stop, indices)
+    chunk = check_array(
+        chunk, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+    )
+    return chunk.astype(np.float64, copy=False)
+
+
+def _forward(method, Z: np.ndarray) -> np.ndarray:
+    """``method(Z)``, padded to at least ``_MIN_FORWARD_ROWS`` rows."""
+    n = Z.shape[0]
+    if n >= _MIN_FORWARD_ROWS:
+        return np.asarray(method(Z))
+    padding = np.zeros((_MIN_FORWARD_ROWS - n, Z.shape[1]), dtype=Z.dtype)
+    return np.asarray(method(np.concatenate([Z, padding])))[:n]
+
+
+def _inference_rows(estimator) -> int | None:
+    """Rows per forward pass of a fitted skae autoencoder (None for others)."""
+    net = getattr(estimator, "net_", None)
+    try:
+        return inference_batch_size(
+            estimator.batch_size, widest_layer(net.module_), net.data_device
+        )
+    except AttributeError:
+        return None
 
 
 class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
@@ -102,7 +309,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     filled with the column's median for the network and left out of the
     errors, so a missing cell is not an anomaly by itself. :meth:`explain`
     gives one column per original column, a categorical column's error being
-    a cross-entropy. ``skae._tabular`` has the details.
+    a cross-entropy. ``skae._tabular`` has the details. (Lazy arrays such as
+    memmaps must be numeric and complete.)
 
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
@@ -130,7 +338,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         side as one grouped network (``AutoencoderTransformer(groups=3)``), in
         1.2 to 1.8 times the time of one network on the ADBench tables -- and
         1 with a given estimator, which is cloned and fitted once per member
-        (so ``n_estimators`` times as long).
+        (so ``n_estimators`` times as long). Either way ``estimators_`` holds
+        one fitted model per member.
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
         the training rows. ``"auto"`` flags rows whose anomaly score
@@ -159,18 +368,29 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the default network and, when the given estimator's own
         ``random_state`` is None, that estimator.
+    verbose : int, default=0
+        0 prints nothing; 1 prints each stage of a fit (scaling, training,
+        calibrating) with the time elapsed; 2 adds the default network's
+        per-epoch training log, 3 its progress bar over batches.
 
     Attributes
     ----------
     estimators_ : list of estimators
-        The fitted inner autoencoders, trained on the scaled rows: one per
-        member for a given estimator, or the one grouped network of the
-        default ensemble, whose input is the scaled rows repeated
-        ``n_members_`` times side by side.
+        The fitted inner autoencoders, one per member, trained on the scaled
+        rows; each reads rows of ``n_features_in_`` columns. With
+        ``estimator=None`` the members train side by side as one grouped
+        network (each on the rows in its own order) and are then cut out of it
+        into plain :class:`~skae.AutoencoderTransformer` objects; with a given
+        estimator they are its clones.
     estimator_ : estimator
         ``estimators_[0]``.
-    n_members_ : int
+    n_estimators_ : int
         Number of networks averaged (the resolved ``n_estimators``).
+    n_members_ : int
+        Deprecated alias of ``n_estimators_``.
+    n_samples_seen_ : int
+        Number of training rows seen by :meth:`fit` or by every
+        :meth:`partial_fit` call since the first.
     scaler_ : transformer or None
         The fitted column scaler.
     table_ : dict
@@ -182,8 +402,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     offset_ : float
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
-        ``score_samples`` of the training rows.
-    feature_error_scale_ : ndarray of shape (n_members_, n_features) or None
+        ``score_samples`` of the training rows -- of the random sample of them
+        that calibrates the detector when ``X`` was read in chunks or given to
+        :meth:`partial_fit` (see there).
+    feature_error_scale_ : ndarray of shape (n_estimators_, n_features) or None
         Each member's mean squared reconstruction error of each feature over
         the training rows (floored at 1/1000 of their average), which balanced
         errors divide by; None when the reconstruction part is the inner
@@ -203,6 +425,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     sklearn.ensemble.IsolationForest : Tree-based outlier detector with the
         same API.
     skae.AutoencoderTransformer : The default inner model.
+
+    Notes
+    -----
+    Every method works chunk by chunk: rows are scaled, reconstructed and
+    scored ``CHUNK_ROWS`` (16,384) at a time, so the working memory is that
+    of one chunk and ``X`` may be a :class:`numpy.memmap` or another lazily
+    sliced array larger than memory (see :meth:`fit` and :meth:`partial_fit`,
+    and "Scaling up" in the documentation). A row's score does not depend
+    on the rows scored with it.
 
     Examples
     --------
@@ -239,6 +470,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         "distance_weight": [Interval(Real, 0, 1, closed="both")],
         "reconstruction_score": [StrOptions({"auto", "balanced", "estimator"})],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -252,6 +484,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         distance_weight=1 / 3,
         reconstruction_score="auto",
         random_state=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.contamination = contamination
@@ -261,6 +494,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.distance_weight = distance_weight
         self.reconstruction_score = reconstruction_score
         self.random_state = random_state
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -275,9 +509,19 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Scale ``X``, train the autoencoder on it and set ``offset_``.
 
+        ``X`` may be larger than memory: a :class:`numpy.memmap` or another
+        lazily sliced array (h5py, zarr, dask) is read chunk by chunk and never
+        held whole. The scaler is then fitted on a uniform random sample of at
+        most ``SAMPLE_ROWS`` (100,000) rows, the networks train on every row
+        (scaled chunk by chunk as they are read), and the reconstruction
+        errors that balance the features, the normal scores and ``offset_``
+        are computed on that sample (``train_scores_`` holds its scores).
+        A lazy array no larger than that sample is read whole and fitted
+        exactly as in memory.
+
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features)
             Training rows, without labels; they may contain some anomalies,
             categorical columns (a DataFrame's) and missing cells.
         y : Ignored
@@ -293,30 +537,34 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> None:
-        # Numeric arrays as before; categorical columns one-hot encoded; NaN kept.
-        X = _tabular.validate(self, X, reset=True)
-        self.scaler_ = _tabular.pass_categories_through(self._fit_scaler(X), self.table_)
-        Z = self._scale(X)
-        self._fit_members(Z)
-        self.feature_error_scale_ = None
-        errors = None  # the training rows' errors, computed once
-        if self._balanced_errors():
-            errors = self._member_squared_errors(Z)
-            mean_errors = np.nanmean(errors, axis=1)  # over the observed cells
-            floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
-            self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
-        reconstruction = self._reconstruction_part(Z, errors)
-        distance = self._distance_part(Z)
-        # Put both parts of the score on the scale of the training rows.
-        self.reconstruction_scale_ = fit_normal_scale(reconstruction)
-        self.distance_scale_ = fit_normal_scale(distance)
-        self.train_scores_ = self._combine(reconstruction, distance)
-        if self.contamination == "auto":
-            self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
+        started = time.perf_counter()
+        X = self._validated(X, reset=True)
+        for name in ("_calibration_rows", "_reservoir_seen", "_partial_rng"):
+            self.__dict__.pop(name, None)  # fit starts afresh; partial_fit would not
+        sample = X
+        lazy_input = is_lazy_array(X)
+        if lazy_input:
+            size = sample_rows(X.shape[1])
+            if X.shape[0] <= size:  # small enough: exactly the in-memory fit
+                X = sample = np.concatenate(list(self._row_chunks(X)))
+            else:
+                sample = self._read_sample(X, size, check_random_state(self.random_state))
+        if lazy_input:  # numeric and complete; medians from the sample
+            self.table_ = _tabular._fit_numeric(self, sample)
+        self._progress(f"fitting the scaler on {sample.shape[0]:,} rows", started)
+        self.scaler_ = self._fitted_scaler(sample)
+        if is_lazy_array(X):
+            self._fit_members(X)
         else:
-            self.offset_ = _thresholds.offset_from_contamination(
-                self.train_scores_, self.contamination
-            )
+            self._fit_members(self._network_input(self._scale_all(X)))
+        self._progress(f"calibrating the scores on {sample.shape[0]:,} rows", started)
+        self._calibrate(sample)
+        self.n_samples_seen_ = X.shape[0]
+        self._progress("done", started)
+
+    def _fitted_scaler(self, X: np.ndarray):
+        """``_fit_scaler``, leaving the one-hot columns of categories unscaled."""
+        return _tabular.pass_categories_through(self._fit_scaler(X), self.table_)
 
     def _fit_scaler(self, X: np.ndarray):
         if self.scaler is None:
@@ -333,13 +581,22 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             return MinMaxScaler().fit(X)
         return clone(self.scaler).fit(X)
 
-    def _fit_members(self, Z: np.ndarray) -> None:
-        """Train the ``n_members_`` networks and set ``estimators_``."""
-        Z = self._network_input(Z)
+    def _n_members(self) -> int:
+        if self.n_estimators != "auto":
+            return self.n_estimators
+        return DEFAULT_MEMBERS if self.estimator is None else 1
+
+    def _fit_members(self, Z) -> None:
+        """Train the ``n_estimators_`` networks and set ``estimators_``.
+
+        ``Z``: the scaled training rows in memory, or the lazy array of raw
+        rows (scaled chunk by chunk as the networks read them).
+        """
         n_samples, n_features = Z.shape
+        lazy = is_lazy_array(Z)
         rng = check_random_state(self.random_state)
+        members = self._n_members()
         if self.estimator is None:
-            members = DEFAULT_MEMBERS if self.n_estimators == "auto" else self.n_estimators
             seed = int(rng.randint(np.iinfo(np.int32).max))
             network = default_estimator(
                 n_samples,
@@ -347,52 +604,310 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
                 random_state=None if self.random_state is None else seed,
                 n_members=members,
             )
+            if self.verbose > 1:
+                network.set_params(verbose=self.verbose - 1)
             # One grouped network, member g reading column block g. Each block
             # holds the rows in its own order, so that the members see different
-            # mini-batches as well as different initial weights.
-            blocks = [Z] + [Z[rng.permutation(n_samples)] for _ in range(members - 1)]
-            self.estimators_ = [network.fit(np.hstack(blocks))]
+            # mini-batches as well as different initial weights. The blocks are
+            # assembled batch by batch, never as a tiled copy of the rows.
+            if lazy:
+                rows = _MemberRows(Z, members, scale=self._scale_raw, seed=seed)
+            elif members == 1:
+                rows = Z
+            else:
+                perms = [
+                    rng.permutation(n_samples).astype(np.int32, copy=False)
+                    if n_samples < np.iinfo(np.int32).max
+                    else rng.permutation(n_samples)
+                    for _ in range(members - 1)
+                ]
+                rows = _MemberRows(Z, members, perms)
+            self._progress(
+                f"training {members} network(s) side by side on {n_samples:,} rows"
+            )
+            network.fit(rows)
+            # One fitted model per member, cut out of the grouped network.
+            self.estimators_ = split_grouped(network, members)
         else:
-            members = 1 if self.n_estimators == "auto" else self.n_estimators
+            rows = _MemberRows(Z, 1, scale=self._scale_raw) if lazy else Z
             self.estimators_ = []
-            for _ in range(members):
-                estimator = clone(self.estimator)
-                seed = int(rng.randint(np.iinfo(np.int32).max))
-                params = estimator.get_params(deep=False)
-                if "random_state" in params:
-                    own = params["random_state"]
-                    if own is None and self.random_state is not None:
-                        estimator.set_params(random_state=seed)
-                    elif members > 1:
-                        # Members must differ: derive a seed per member.
-                        base = own if isinstance(own, Integral) else seed
-                        estimator.set_params(random_state=(base + len(self.estimators_)))
-                self.estimators_.append(estimator.fit(Z))
-        self.n_members_ = members
+            for estimator in self._member_clones(rng, members):
+                self._progress(
+                    f"training network {len(self.estimators_) + 1} of {members} "
+                    f"on {n_samples:,} rows"
+                )
+                self.estimators_.append(estimator.fit(rows))
+        self.n_estimators_ = members
         self.estimator_ = self.estimators_[0]
+
+    def _member_clones(self, rng, members: int) -> list:
+        """Unfitted clones of ``estimator``, seeded as documented."""
+        clones = []
+        for _ in range(members):
+            estimator = clone(self.estimator)
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            params = estimator.get_params(deep=False)
+            if "random_state" in params:
+                own = params["random_state"]
+                if own is None and self.random_state is not None:
+                    estimator.set_params(random_state=seed)
+                elif members > 1:
+                    # Members must differ: derive a seed per member.
+                    base = own if isinstance(own, Integral) else seed
+                    estimator.set_params(random_state=(base + len(clones)))
+            clones.append(estimator)
+        return clones
+
+    def _calibrate(self, X: np.ndarray) -> None:
+        """Balance the errors, fit the normal scores and set ``offset_`` on ``X``.
+
+        ``X``: in-memory training rows (all of them, or a uniform sample),
+        scored chunk by chunk.
+        """
+        n_samples = X.shape[0]
+        self.feature_error_scale_ = None
+        errors = None  # the training rows' errors, kept when they are one chunk
+        if self._balanced_errors():
+            total, observed = 0.0, 0
+            for chunk in self._row_chunks(X):
+                chunk_errors = self._member_squared_errors(self._scale(chunk))
+                # Over the observed cells (a missing cell's error is NaN).
+                total = total + np.nansum(chunk_errors, axis=1)
+                observed = observed + (~np.isnan(chunk_errors)).sum(axis=1)
+                if len(chunk) == n_samples:
+                    errors = chunk_errors
+            mean_errors = total / np.maximum(observed, 1)
+            floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
+            self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
+        reconstruction = np.empty(n_samples)
+        distance = np.empty(n_samples)
+        start = 0
+        for chunk in self._row_chunks(X):
+            Z = self._scale(chunk)
+            stop = start + len(chunk)
+            reconstruction[start:stop] = self._reconstruction_part(Z, errors)
+            distance[start:stop] = self._distance_part(Z)
+            start = stop
+        # Put both parts of the score on the scale of the training rows.
+        self.reconstruction_scale_ = fit_normal_scale(reconstruction)
+        self.distance_scale_ = fit_normal_scale(distance)
+        self.train_scores_ = self._combine(reconstruction, distance)
+        if self.contamination == "auto":
+            self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
+        else:
+            self.offset_ = _thresholds.offset_from_contamination(
+                self.train_scores_, self.contamination
+            )
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y=None):
+        """Continue training on one chunk of rows (incremental learning).
+
+        scikit-learn's incremental convention: the first call on an unfitted
+        detector builds ``n_estimators_`` networks (one per member, each
+        :meth:`~skae.AutoencoderTransformer.partial_fit`-ed separately, with
+        its own seed and batch order); every call, including one after
+        :meth:`fit`, trains each network for one epoch over ``X``, keeping its
+        weights (and, from the second call, its optimizer state). The detector
+        keeps a uniform random sample (reservoir sampling) of at most
+        ``SAMPLE_ROWS`` of the rows given to ``partial_fit`` so far; at every
+        call the scaler is refitted on it and the threshold recalibrated on
+        it with the current networks (``train_scores_`` are its scores), so
+        ``offset_`` always follows the rows seen, not only the last chunk.
+        ``X`` may be a memmap or another lazily sliced array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training rows, with the same features at every call.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The updated detector.
+        """
+        nets = [getattr(e, "net_", None) for e in getattr(self, "estimators_", [])]
+        with ExitStack() as stack:
+            stack.enter_context(state_restored_on_failure(self))
+            for net in nets:
+                stack.enter_context(training_state_restored_on_failure(net))
+            self._partial_fit(X)
+        return self
+
+    def _partial_fit(self, X) -> None:
+        started = time.perf_counter()
+        first_call = not hasattr(self, "estimators_")
+        X = self._validated(X, reset=first_call)
+        n_samples, n_features = X.shape
+        rng = getattr(self, "_partial_rng", None)
+        if rng is None:
+            rng = np.random.default_rng(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
+        self._partial_rng = rng
+        self._update_reservoir(X, rng)
+        sample = self._calibration_rows
+        if _tabular.is_all_numeric(self.table_):  # fills follow the rows seen
+            self.table_ = _tabular._fit_numeric(self, sample)
+        self._progress(f"refitting the scaler on {sample.shape[0]:,} rows", started)
+        self.scaler_ = self._fitted_scaler(sample)
+        if first_call:
+            members = self._n_members()
+            seeder = check_random_state(self.random_state)
+            if self.estimator is None:
+                seed = int(seeder.randint(np.iinfo(np.int32).max))
+                self.estimators_ = [
+                    default_estimator(
+                        n_samples,
+                        n_features,
+                        random_state=None if self.random_state is None else seed + g,
+                    )
+                    for g in range(members)
+                ]
+            else:
+                self.estimators_ = self._member_clones(seeder, members)
+            self.n_estimators_ = members
+            self.estimator_ = self.estimators_[0]
+        if is_lazy_array(X):
+            rows = _MemberRows(X, 1, scale=self._scale_raw)
+        else:
+            rows = self._network_input(self._scale_all(X))
+        for g, estimator in enumerate(self.estimators_):
+            self._progress(
+                f"one epoch of network {g + 1} of {self.n_estimators_} on "
+                f"{n_samples:,} rows",
+                started,
+            )
+            estimator.partial_fit(rows)
+        self._progress(f"calibrating the scores on {sample.shape[0]:,} rows", started)
+        self._calibrate(sample)
+        self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + n_samples
+
+    def _update_reservoir(self, X, rng: np.random.Generator) -> None:
+        """Reservoir sampling (Algorithm R) of the rows given to ``partial_fit``."""
+        size = sample_rows(X.shape[1])
+        reservoir = getattr(self, "_calibration_rows", None)
+        seen = getattr(self, "_reservoir_seen", 0)
+        if reservoir is None:
+            reservoir, seen = np.empty((0, X.shape[1])), 0
+        for chunk in self._row_chunks(X):
+            take = min(size - len(reservoir), len(chunk))
+            if take > 0:
+                reservoir = np.concatenate([reservoir, chunk[:take]])
+            rest = chunk[take:]
+            if len(rest):
+                # Row number t (0-based) of the stream replaces a random slot
+                # with probability size / (t + 1).
+                t = seen + take + np.arange(len(rest))
+                slots = np.floor(rng.random(len(rest)) * (t + 1)).astype(np.int64)
+                keep = slots < size
+                reservoir[slots[keep]] = rest[keep]
+            seen += len(chunk)
+        self._calibration_rows, self._reservoir_seen = reservoir, seen
+
+    # -- data: one validation entry point, rows read and scaled chunk by chunk ----
+    def _validated(self, X, *, reset: bool):
+        """Validated rows: float64 in memory, or a lazy array left on disk.
+
+        A lazy array's shape, width and feature names are checked here; its
+        values (numeric, finite) chunk by chunk as they are read, with
+        ``check_array``'s messages.
+        """
+        minimum = 2 if reset else 1
+        if is_lazy_array(X):
+            _check_lazy(self, X, reset=reset, minimum=minimum)
+            return X
+        # Numeric arrays as before; categorical columns one-hot encoded; NaN kept.
+        return _tabular.validate(self, X, reset=reset)
+
+    def _chunk_rows(self) -> int:
+        """Rows per chunk: at most ``CHUNK_ROWS``, one forward pass of every network."""
+        rows = CHUNK_ROWS
+        for estimator in getattr(self, "estimators_", []):
+            rows = min(rows, _inference_rows(estimator) or rows)
+        return max(1, rows)
+
+    def _row_chunks(self, X) -> Iterator[np.ndarray]:
+        """Consecutive float64 chunks of validated rows (read from disk if lazy)."""
+        rows = self._chunk_rows()
+        lazy = is_lazy_array(X)
+        for start in range(0, X.shape[0], rows):
+            stop = min(start + rows, X.shape[0])
+            yield _read_chunk(X, start, stop) if lazy else X[start:stop]
+
+    def _read_sample(self, X, size: int, rng) -> np.ndarray:
+        """A uniform random sample of ``size`` rows of a lazy array, in file order."""
+        # Generator.choice draws without replacement in O(size) memory (the
+        # legacy RandomState.choice permutes all n row numbers).
+        generator = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        indices = np.sort(generator.choice(X.shape[0], size=size, replace=False))
+        rows = self._chunk_rows()
+        return np.concatenate(
+            [
+                _read_chunk(X, start, min(start + rows, size), indices)
+                for start in range(0, size, rows)
+            ]
+        )
+
+    def _scale_all(self, X: np.ndarray) -> np.ndarray:
+        """``_scale`` of in-memory rows, chunk by chunk into one float32 array."""
+        Z = np.empty(X.shape, dtype=np.float32)
+        rows = self._chunk_rows()
+        for start in range(0, X.shape[0], rows):
+            Z[start : start + rows] = self._scale(X[start : start + rows])
+        return Z
+
+    def _scale_raw(self, chunk: np.ndarray) -> np.ndarray:
+        """Validate and scale one chunk read from a lazy array."""
+        chunk = check_array(
+            chunk, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+        )
+        return self._scale(chunk.astype(np.float64, copy=False))
+
+    def _map_chunks(self, X, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``fn`` of the scaled rows of ``X``, chunk by chunk, into one output."""
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        out = None
+        start = 0
+        for chunk in self._row_chunks(X):
+            result = fn(self._scale(chunk))
+            if out is None:
+                out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
+            out[start : start + len(result)] = result
+            start += len(result)
+        return out
+
+    def _progress(self, message: str, started: float | None = None) -> None:
+        if self.verbose:
+            elapsed = "" if started is None else f" ({time.perf_counter() - started:.1f} s)"
+            print(f"[AnomalyDetector] {message}{elapsed}", flush=True)
+
+    @deprecated(  # type: ignore[misc]
+        "n_members_ is deprecated and will be removed in skae 0.3; use n_estimators_."
+    )
+    @property
+    def n_members_(self) -> int:
+        return self.n_estimators_
+
+    def _set_persist_state(self, state: dict) -> None:
+        state = dict(state)
+        if "n_members_" in state:  # files written before n_estimators_
+            state.setdefault("n_estimators_", state.pop("n_members_"))
+        for name, value in state.items():
+            setattr(self, name, value)
+        estimators = getattr(self, "estimators_", None)
+        if estimators is not None and len(estimators) < self.n_estimators_:
+            # An older file holding the grouped default network: cut it up.
+            self.estimators_ = split_grouped(estimators[0], self.n_estimators_)
+            self.estimator_ = self.estimators_[0]
 
     def _member_reconstructions(self, Z: np.ndarray) -> list[np.ndarray]:
         """Each member's reconstruction of the scaled rows ``Z``."""
         Z = self._network_input(Z)
-        if len(self.estimators_) == self.n_members_:  # one network per member
-            return [np.asarray(e.reconstruct(Z)) for e in self.estimators_]
-        grouped = np.asarray(self.estimator_.reconstruct(np.tile(Z, self.n_members_)))
-        return np.split(grouped, self.n_members_, axis=1)
-
-    # -- scoring ------------------------------------------------------------------
-    def _scale(self, X: np.ndarray) -> np.ndarray:
-        """Scaled (and clipped) float32 rows, as the network sees them."""
-        Z = X if self.scaler_ is None else self.scaler_.transform(X)
-        Z = np.array(Z, dtype=np.float64)  # a copy, safe to clip in place
-        if self.clip is not None:
-            low = -self.clip
-            high = 1 + self.clip if isinstance(self.scaler_, MinMaxScaler) else self.clip
-            np.clip(Z, low, high, out=Z)
-        return to_float32(Z)  # a clear ValueError if values overflow float32
-
-    def _scaled_input(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        return self._scale(_tabular.validate(self, X, reset=False))
+        return [_forward(e.reconstruct, Z) for e in self.estimators_]
 
     def _network_input(self, Z: np.ndarray) -> np.ndarray:
         """``Z`` with its missing cells (NaN) filled: the network never sees NaN.
@@ -406,6 +921,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         table = getattr(self, "table_", None)  # None: saved before skae had it
         fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
         return np.where(missing, fill, Z).astype(np.float32)
+
+    # -- scoring ------------------------------------------------------------------
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        """Scaled (and clipped) float32 rows, as the network sees them."""
+        Z = X if self.scaler_ is None else self.scaler_.transform(X)
+        Z = np.array(Z, dtype=np.float64)  # a copy, safe to clip in place
+        if self.clip is not None:
+            low = -self.clip
+            high = 1 + self.clip if isinstance(self.scaler_, MinMaxScaler) else self.clip
+            np.clip(Z, low, high, out=Z)
+        return to_float32(Z)  # a clear ValueError if values overflow float32
 
     def _balanced_errors(self) -> bool:
         if self.reconstruction_score == "auto":
@@ -423,11 +949,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         if self.feature_error_scale_ is not None:
             return self._feature_errors(Z, errors).sum(axis=1)
         Z = self._network_input(Z)
-        if len(self.estimators_) < self.n_members_:
-            # The grouped default network's score: minus the mean squared
-            # error over every member's block.
-            Z = np.tile(Z, self.n_members_)
-        scores = [e.score_samples(Z) for e in self.estimators_]
+        scores = [_forward(e.score_samples, Z) for e in self.estimators_]
         return -np.mean(scores, axis=0, dtype=np.float64)
 
     @staticmethod
@@ -458,16 +980,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _member_squared_errors(self, Z: np.ndarray) -> np.ndarray:
         """Squared error of every cell for every member, in scaled units.
 
-        Returns an array of shape ``(n_members_, n_samples, n_features)``, one
-        error per original column (a categorical column's is a cross-entropy,
-        see ``skae._tabular``), NaN where the cell is missing.
+        Returns an array of shape ``(n_estimators_, n_samples, n_features)``,
+        one error per original column (a categorical column's is a
+        cross-entropy, see ``skae._tabular``), NaN where the cell is missing.
         """
         Z64 = Z.astype(np.float64)
+        table = getattr(self, "table_", None)
         return np.stack(
             [
-                _tabular.column_errors(
-                    getattr(self, "table_", None), Z64, r.astype(np.float64)
-                )
+                _tabular.column_errors(table, Z64, r.astype(np.float64))
                 for r in self._member_reconstructions(Z)
             ]
         )
@@ -498,7 +1019,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             documentation; with ``distance_weight=0`` simply ``-e``, minus
             the reconstruction part.
         """
-        return self._score_scaled(self._scaled_input(X))
+        return self._map_chunks(X, self._score_scaled)
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, non-negative for inliers.
@@ -548,7 +1069,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             Non-negative errors; each is the sum of the row of
             :meth:`explain`.
         """
-        return self._feature_errors(self._scaled_input(X)).sum(axis=1)
+        return self._map_chunks(X, lambda Z: self._feature_errors(Z).sum(axis=1))
 
     def explain(self, X) -> pd.DataFrame:
         """Per-feature reconstruction errors: which columns make a row unusual.
@@ -579,7 +1100,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             a DataFrame with string column names, ``x0, x1, ...`` otherwise.
         """
         index = X.index if isinstance(X, pd.DataFrame) else None
-        errors = self._feature_errors(self._scaled_input(X))
+        errors = self._map_chunks(X, self._feature_errors)
         if hasattr(self, "feature_names_in_"):
             columns = list(self.feature_names_in_)
         else:

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._version import __version__
+
 FORMAT_NAME = "skae"
 FORMAT_VERSION = 1
 
@@ -299,10 +301,8 @@ def _versions() -> dict[str, str]:
     import sklearn
     import skorch
 
-    import skae
-
     return {
-        "skae": skae.__version__,
+        "skae": __version__,
         "torch": torch.__version__,
         "scikit-learn": sklearn.__version__,
         "skorch": skorch.__version__,
@@ -415,8 +415,6 @@ def load(path: str | os.PathLike):
         versions = body.get("versions")
         written_by = versions.get("skae") if isinstance(versions, dict) else None
         written_by = written_by or "a newer version"
-        from skae import __version__
-
         raise ValueError(
             f"{path} was written by skae {written_by} in model-file format version "
             f"{version}; this skae ({__version__}) reads format versions up to "

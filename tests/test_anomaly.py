@@ -11,6 +11,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import QuantileTransformer
 
 import skae
+import skae._anomaly
+import skae._data
 from skae import (
     AnomalyDetector,
     AutoencoderTransformer,
@@ -158,12 +160,13 @@ def test_default_estimator_is_sized_from_the_data():
     detector = AnomalyDetector(random_state=0).fit(np.hstack([X, X, X, X]))
     inner = detector.estimator_
     assert isinstance(inner, AutoencoderTransformer)
-    # Three members side by side, each with a code of a quarter of the 24
-    # columns and a hidden layer twice as wide as them.
-    assert detector.n_members_ == 3 and len(detector.estimators_) == 1
-    assert inner.groups == 3
-    assert inner.n_components == 3 * 6
-    assert tuple(inner.hidden_layer_sizes) == (3 * 48,)
+    # Three members (trained side by side as one grouped network, then one
+    # fitted model each), each with a code of a quarter of the 24 columns and
+    # a hidden layer twice as wide as them.
+    assert detector.n_estimators_ == 3 and len(detector.estimators_) == 3
+    assert all(member.groups == 1 for member in detector.estimators_)
+    assert inner.n_components == 6 and inner.n_features_in_ == 24
+    assert tuple(inner.hidden_layer_sizes) == (48,)
     assert detector.estimator is None
 
 
@@ -181,12 +184,12 @@ def test_default_ensemble_members_differ_and_are_averaged(data):
         detector.reconstruction_error(data), balanced.mean(axis=(0, 2)), rtol=1e-6
     )
     single = AnomalyDetector(n_estimators=1, random_state=0).fit(data)
-    assert single.n_members_ == 1 and single.estimator_.groups == 1
+    assert single.n_estimators_ == 1 and single.estimator_.groups == 1
 
 
 def test_given_estimator_with_several_members_trains_differently_seeded_clones(data):
     detector = AnomalyDetector(tiny(random_state=5, max_epochs=3), n_estimators=2).fit(data)
-    assert detector.n_members_ == 2 and len(detector.estimators_) == 2
+    assert detector.n_estimators_ == 2 and len(detector.estimators_) == 2
     assert [e.random_state for e in detector.estimators_] == [5, 6]
     scaled = detector._scale(data)
     errors = [e.reconstruction_error(scaled) for e in detector.estimators_]
@@ -459,6 +462,229 @@ def test_auto_score_uses_a_vaes_elbo_and_balanced_errors_otherwise(data):
     )
 
 
+# -- one model per member, chunks, data larger than memory ---------------------------
+
+
+def test_members_are_cut_out_of_the_grouped_network(data):
+    # The grouped network the default ensemble trains, and the three plain
+    # autoencoders split_grouped makes of it: member g reconstructs a row as
+    # block g of the grouped network does.
+    from skae._anomaly import split_grouped
+    from skae._anomaly_defaults import default_estimator
+
+    Z = AnomalyDetector(tiny()).fit(data)._scale(data)
+    grouped = default_estimator(len(Z), 6, random_state=0, n_members=3)
+    grouped.fit(np.hstack([Z, Z[::-1], Z]))
+    members = split_grouped(grouped, 3)
+    assert [type(m) for m in members] == [AutoencoderTransformer] * 3
+    assert all(m.groups == 1 and m.n_features_in_ == 6 for m in members)
+    blocks = np.split(grouped.reconstruct(np.tile(Z, 3)), 3, axis=1)
+    for member, block in zip(members, blocks, strict=True):
+        np.testing.assert_allclose(member.reconstruct(Z), block, rtol=1e-5, atol=1e-6)
+        assert member.transform(Z).shape == (len(Z), grouped.n_components // 3)
+    assert not np.allclose(blocks[0], blocks[1])
+
+
+def test_n_members_is_a_deprecated_alias_of_n_estimators(fitted):
+    with pytest.warns(FutureWarning, match="n_estimators_"):
+        assert fitted.n_members_ == fitted.n_estimators_ == 1
+
+
+def test_files_holding_the_grouped_network_still_load(data):
+    # Files written before estimators_ held one model per member stored the
+    # grouped network and n_members_; loading cuts the network up.
+    from skae._anomaly_defaults import default_estimator
+
+    new = AnomalyDetector(random_state=0).fit(data)
+    grouped = default_estimator(len(data), 6, random_state=0, n_members=3)
+    grouped.fit(np.tile(new._scale(data), 3))
+    state = {k: v for k, v in vars(new).items() if k.endswith("_")}
+    state.update(estimators_=[grouped], estimator_=grouped, n_members_=3)
+    del state["n_estimators_"]
+    old = AnomalyDetector(random_state=0)
+    old._set_persist_state(state)
+    assert old.n_estimators_ == 3 and len(old.estimators_) == 3
+    expected = np.split(grouped.reconstruct(np.tile(new._scale(data), 3)), 3, axis=1)
+    got = old._member_reconstructions(new._scale(data))
+    for block, member in zip(expected, got, strict=True):
+        np.testing.assert_allclose(member, block, rtol=1e-5, atol=1e-6)
+
+
+def outputs(detector, X):
+    return {
+        "score_samples": detector.score_samples(X),
+        "decision_function": detector.decision_function(X),
+        "predict": detector.predict(X),
+        "reconstruction_error": detector.reconstruction_error(X),
+        "explain": detector.explain(X).to_numpy(),
+    }
+
+
+def assert_same_outputs(first, second):
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def default_fitted(data):
+    return AnomalyDetector(random_state=0).fit(data)
+
+
+def test_scores_do_not_depend_on_the_chunk_size(default_fitted, data, monkeypatch):
+    expected = outputs(default_fitted, data)
+    monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 7)
+    assert_same_outputs(outputs(default_fitted, data), expected)
+    # Nor on the rows scored together: one row at a time gives the same.
+    one_by_one = np.concatenate([default_fitted.score_samples(row[None]) for row in data])
+    np.testing.assert_array_equal(one_by_one, expected["score_samples"])
+
+
+def memmap_of(X, path):
+    rows = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
+    rows[:] = X
+    rows.flush()
+    del rows
+    return np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+
+
+def test_memmap_scores_chunk_by_chunk_like_in_memory(
+    default_fitted, data, tmp_path, monkeypatch
+):
+    X = memmap_of(data, tmp_path / "rows.f32")
+    expected = outputs(default_fitted, np.asarray(X))
+    monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 7)
+    assert_same_outputs(outputs(default_fitted, X), expected)
+
+
+def test_small_memmap_fits_exactly_as_in_memory(data, tmp_path):
+    X = memmap_of(data, tmp_path / "rows.f32")
+    on_disk = AnomalyDetector(random_state=0).fit(X)
+    in_memory = AnomalyDetector(random_state=0).fit(np.asarray(X))
+    assert_same_outputs(outputs(on_disk, data), outputs(in_memory, data))
+
+
+class CountingRows:
+    """A lazily sliced array that records how many rows each read returns."""
+
+    def __init__(self, X):
+        self.X, self.shape, self.dtype, self.ndim = X, X.shape, X.dtype, 2
+        self.reads = []
+
+    def __getitem__(self, key):
+        rows = self.X[key]
+        self.reads.append(len(rows))
+        return rows
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Limits small enough for a 600-row table to take the out-of-memory path."""
+    monkeypatch.setattr(skae._anomaly, "SAMPLE_ROWS", 200)
+    monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(skae._data, "CHUNK_BYTES", 6144)  # 128 to 256 rows
+
+
+def with_outliers(n=600, seed=0):
+    X = make_data(n=n, seed=seed)
+    X[:5] += np.random.RandomState(seed).choice([-4.0, 4.0], size=(5, X.shape[1]))
+    return X
+
+
+def test_lazy_fit_reads_chunks_and_calibrates_on_a_sample(small_chunks):
+    X = with_outliers()
+    lazy = CountingRows(X)
+    detector = AnomalyDetector(random_state=0).fit(lazy)
+    assert max(lazy.reads) < len(X) / 2  # never the whole array at once
+    assert detector.n_samples_seen_ == 600
+    assert detector.train_scores_.shape == (200,)  # the calibration sample
+    assert detector.feature_error_scale_.shape == (3, 6)
+    assert detector.scaler_.center_ == pytest.approx(np.median(X, axis=0), abs=0.5)
+    scores = detector.score_samples(lazy)
+    np.testing.assert_array_equal(scores, detector.score_samples(X))
+    assert np.all(detector.predict(X[:5]) == -1)
+    assert np.mean(detector.predict(X[5:]) == -1) < 0.25
+    # The calibration sample stands for the training rows.
+    detector.set_threshold_from_contamination(0.1)
+    assert abs(np.mean(scores < detector.offset_) - 0.1) < 0.05
+
+
+def test_lazy_fit_with_a_given_estimator_and_bad_values(small_chunks):
+    X = with_outliers()
+    detector = AnomalyDetector(tiny(max_epochs=3), n_estimators=2, random_state=0)
+    detector.fit(CountingRows(X))
+    assert len(detector.estimators_) == 2 and detector.train_scores_.shape == (200,)
+    X[400, 2] = np.nan  # beyond the sample's first chunk: found while training
+    with pytest.raises(ValueError, match="NaN"):
+        AnomalyDetector(tiny(max_epochs=1)).fit(CountingRows(X))
+    with pytest.raises(ValueError, match="features"):
+        detector.score_samples(CountingRows(X[:, :4]))
+
+
+def test_partial_fit_continues_networks_and_recalibrates_on_rows_seen(small_chunks):
+    X = with_outliers(n=900)
+    chunks = np.array_split(np.random.RandomState(0).permutation(X), 6)
+    detector = AnomalyDetector(random_state=0)
+    offsets = []
+    for _epoch in range(5):
+        for chunk in chunks:
+            assert detector.partial_fit(chunk) is detector
+        offsets.append(detector.offset_)
+    assert detector.n_samples_seen_ == 5 * 900
+    assert len(set(offsets)) == 5  # recalibrated as the networks train
+    assert [e.n_epochs_ for e in detector.estimators_] == [30, 30, 30]
+    assert len(detector.estimators_) == 3 and detector.estimator_.groups == 1
+    # The threshold is set on a uniform sample of the rows seen (200 here).
+    assert detector.train_scores_.shape == (200,)
+    sample = detector._calibration_rows
+    assert all(np.isin(sample, part).all(axis=1).any() for part in chunks)
+    np.testing.assert_allclose(detector.train_scores_, detector.score_samples(sample))
+    assert np.all(detector.predict(X[:5]) == -1)
+    assert np.mean(detector.predict(X[5:]) == -1) < 0.25
+    # Same calls, same model.
+    again = AnomalyDetector(random_state=0)
+    for _epoch in range(5):
+        for chunk in chunks:
+            again.partial_fit(chunk)
+    np.testing.assert_array_equal(again.score_samples(X), detector.score_samples(X))
+
+
+def test_partial_fit_continues_a_fitted_detector_and_survives_failure(data):
+    detector = AnomalyDetector(tiny(max_epochs=2), random_state=0).fit(data)
+    before = weights(detector)
+    detector.partial_fit(data)
+    assert detector.estimator_.n_epochs_ == 3
+    assert detector.n_samples_seen_ == 2 * len(data)
+    after = weights(detector)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    scores = detector.score_samples(data)
+    with pytest.raises(ValueError, match="features"):
+        detector.partial_fit(data[:, :4])
+    np.testing.assert_array_equal(detector.score_samples(data), scores)
+
+
+def test_dask_arrays_score_like_in_memory(default_fitted, data):
+    da = pytest.importorskip("dask.array")
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X = da.from_array(data, chunks=(47, 6))
+    scores = X.map_blocks(default_fitted.score_samples, drop_axis=1, dtype="float64")
+    np.testing.assert_array_equal(scores.compute(), default_fitted.score_samples(data))
+    labels = wrappers.ParallelPostFit(estimator=default_fitted).predict(X)
+    np.testing.assert_array_equal(labels.compute(), default_fitted.predict(data))
+    # A dask array is also a lazily sliced array: scored chunk by chunk directly.
+    np.testing.assert_array_equal(
+        default_fitted.decision_function(X), default_fitted.decision_function(data)
+    )
+
+
+def test_verbose_reports_the_stages_of_a_fit(data, capsys):
+    AnomalyDetector(tiny(max_epochs=2), verbose=1).fit(data)
+    out = capsys.readouterr().out
+    for stage in ("fitting the scaler", "training network", "calibrating", "done"):
+        assert f"[AnomalyDetector] {stage}" in out
+    AnomalyDetector(tiny(max_epochs=2)).fit(data)
+    assert capsys.readouterr().out == ""
+
+
 # -- bad input -----------------------------------------------------------------------
 
 
@@ -495,7 +721,7 @@ def test_ensembles_round_trip_through_save_and_load(data, tmp_path, n_estimators
     path = tmp_path / "detector.safetensors"
     detector.save(path)
     loaded = skae.load(path)
-    assert loaded.n_members_ == detector.n_members_
+    assert loaded.n_estimators_ == detector.n_estimators_
     assert len(loaded.estimators_) == len(detector.estimators_)
     np.testing.assert_array_equal(loaded.score_samples(data), detector.score_samples(data))
     np.testing.assert_array_equal(loaded.explain(data[:5]), detector.explain(data[:5]))

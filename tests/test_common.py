@@ -1,8 +1,9 @@
 """scikit-learn's own estimator checks over every public estimator.
 
 Each estimator appears once in ``FAST_ESTIMATORS`` with parameters that keep
-the checks quick (tiny networks, two epochs); expected failures, if any, are
-listed in ``EXPECTED_FAILURES`` with their reason.
+the checks quick (tiny networks, two epochs), and once more in
+``DEFAULT_ESTIMATORS`` at its default parameters -- what users run; expected
+failures, if any, are listed in ``EXPECTED_FAILURES`` with their reason.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -31,6 +32,14 @@ FAST_ESTIMATORS = [
     AutoencoderImputer(n_components=2, add_indicator=True, **TINY),
 ]
 
+# Every public estimator at its default parameters.
+DEFAULT_ESTIMATORS = [
+    AutoencoderTransformer(),
+    DenoisingAutoencoder(),
+    VAETransformer(),
+    AnomalyDetector(),
+]
+
 # {estimator class name: {check name: reason}}; empty is the goal.
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
 
@@ -49,13 +58,40 @@ EXPECTED_FAILURES_BY_ARCHITECTURE: dict[str, dict[str, str]] = {
 }
 
 
+# At their defaults (a 64-unit hidden layer) the autoencoders' float32 dense
+# kernels give a row's transform a last-bit difference (~2e-7 relative) between
+# a batch of one row and one of 20, for some rows: the check's rtol=1e-7 is finer
+# than float32 resolution. Measured for DenoisingAutoencoder() and VAETransformer()
+# (AutoencoderTransformer() passed on the same machine); non-strict xfail.
+# AnomalyDetector pads its forward passes so that its scores do not depend on
+# the batch, and passes.
+EXPECTED_FAILURES_AT_DEFAULTS: dict[str, dict[str, str]] = {
+    name: {
+        "check_methods_subset_invariance": (
+            "float32 dense kernels differ by ~1 ulp between a batch of 1 row and one "
+            "of 20; the check's rtol=1e-7 is finer than float32 resolution"
+        )
+    }
+    for name in ("AutoencoderTransformer", "DenoisingAutoencoder", "VAETransformer")
+}
+
+
+def _at_defaults(estimator) -> bool:
+    return repr(estimator) == f"{type(estimator).__name__}()"
+
+
 def _expected_failed_checks(estimator):
-    return {
+    failures = {
         **EXPECTED_FAILURES.get(type(estimator).__name__, {}),
         **EXPECTED_FAILURES_BY_ARCHITECTURE.get(getattr(estimator, "architecture", ""), {}),
     }
+    if _at_defaults(estimator):
+        failures.update(EXPECTED_FAILURES_AT_DEFAULTS.get(type(estimator).__name__, {}))
+    return failures
 
 
-@parametrize_with_checks(FAST_ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks(
+    FAST_ESTIMATORS + DEFAULT_ESTIMATORS, expected_failed_checks=_expected_failed_checks
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
