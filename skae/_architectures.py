@@ -71,7 +71,7 @@ class MLPBody(nn.Module):
             hidden_last=True,
             groups=groups,
         )
-        self.out_features = ([n_features, *hidden_layer_sizes])[-1]
+        self.out_features = [n_features, *hidden_layer_sizes][-1]
         self.groups = groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
