@@ -22,7 +22,13 @@ from sklearn.utils.validation import (
 )
 
 from . import _tabular, _thresholds
-from ._anomaly_defaults import AUTO_MAD_K, DEFAULT_MEMBERS, default_estimator
+from ._anomaly_defaults import (
+    AUTO_MAD_K,
+    AUTO_MAX_SHARE,
+    AUTO_MIN_SHARE,
+    DEFAULT_MEMBERS,
+    default_estimator,
+)
 from ._base import (
     resolve_device,
     seeded_torch,
@@ -324,12 +330,22 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         with ``fit``, ``score_samples`` and ``reconstruct`` works, such as
         :class:`~skae.AutoencoderTransformer`. ``None`` builds autoencoders
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
-        one hidden layer of ``max(8, 2 * n_features)`` units, a code of
-        ``max(2, n_features // 4)`` units, batch normalisation, and about 500
+        one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
+        code of ``max(2, n_features // 4)`` units (at most 16), batch
+        normalisation, and about 500
         mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
+    contamination : "auto" or float, default="auto"
+        How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
+        the training rows. ``"auto"`` estimates the share: each part of the
+        score (reconstruction error, distance) of the training rows becomes a
+        robust z-score on a log scale (median and median absolute deviation),
+        and the share of rows whose weighted combination exceeds 3 is
+        flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
+        clean rows; see ``skae._thresholds.auto_contamination``). Set a float
+        when more anomalies are expected.
     n_estimators : "auto" or int, default="auto"
         Number of networks whose (balanced) reconstruction errors are
         averaged; they differ only in their random initial weights and batch
@@ -340,12 +356,6 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         1 with a given estimator, which is cloned and fitted once per member
         (so ``n_estimators`` times as long). Either way ``estimators_`` holds
         one fitted model per member.
-    contamination : "auto" or float, default="auto"
-        How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
-        the training rows. ``"auto"`` flags rows whose anomaly score
-        (``-score_samples``) exceeds the median plus 3.5 median absolute
-        deviations (scaled to a standard deviation) of the training rows'
-        scores -- the same as ``set_threshold_from_mad(k=3.5)``.
     scaler : {"robust", "standard", "minmax"}, transformer or None, \
             default="robust"
         Column scaling applied before the network. ``"robust"`` is described
@@ -410,10 +420,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         the training rows (floored at 1/1000 of their average), which balanced
         errors divide by; None when the reconstruction part is the inner
         estimator's score.
-    reconstruction_scale_, distance_scale_ : dict
+    reconstruction_scale_ : dict
         The training rows' reference values that turn the reconstruction part
-        and the distance part of the score into normal scores (see
+        of the score into normal scores (see
         ``skae._calibration.fit_normal_scale``).
+    distance_scale_ : dict
+        The same for the distance part of the score.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -693,7 +705,12 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.distance_scale_ = fit_normal_scale(distance)
         self.train_scores_ = self._combine(reconstruction, distance)
         if self.contamination == "auto":
-            self.offset_ = _thresholds.offset_from_mad(self.train_scores_, AUTO_MAD_K)
+            weight = self.distance_weight
+            parts, weights = [reconstruction, distance], [1 - weight, weight]
+            share = _thresholds.auto_contamination(
+                parts, weights, AUTO_MAD_K, AUTO_MIN_SHARE, AUTO_MAX_SHARE
+            )
+            self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         else:
             self.offset_ = _thresholds.offset_from_contamination(
                 self.train_scores_, self.contamination

@@ -39,6 +39,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.history import History
 from torch import nn
 
+from . import _tabular
 from ._architectures import (
     ARCHITECTURES,
     ArchitectureSpec,
@@ -595,15 +596,20 @@ class BaseAutoencoder(
             stats = self._validate_lazy(X, reset=reset, training=True)
             self._set_missing_state(*stats, reset=reset)
             return LazyRowDataset(X)
-        X = validate_data(
-            self,
-            na_to_nan(X),
-            accept_sparse=("csr", "csc"),
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=2,
-            reset=reset,
-        )
+        if _tabular.is_mixed(self, X, reset=reset, numeric_objects=True):
+            X = self._encode_table(X, reset=reset)
+        else:
+            if reset:
+                self.table_ = None
+            X = validate_data(
+                self,
+                na_to_nan(X),
+                accept_sparse=("csr", "csc"),
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan",
+                ensure_min_samples=2,
+                reset=reset,
+            )
         X32 = to_float32(X)
         self._set_missing_state(*column_fill_stats(X32), reset=reset)
         largest = largest_magnitude(X32)
@@ -616,6 +622,60 @@ class BaseAutoencoder(
             )
         self._check_training_data(X32)
         return X32
+
+    # -- categorical columns (skae/_tabular.py) -------------------------------------
+    def _has_categories(self) -> bool:
+        """Whether the model was fitted on a DataFrame with categorical columns."""
+        return not _tabular.is_all_numeric(getattr(self, "table_", None))
+
+    def _encode_table(self, X, *, reset: bool) -> np.ndarray:
+        """The one-hot encoded float64 table of a DataFrame with categorical columns.
+
+        At fit this sets ``table_``; ``n_features_in_`` and
+        ``feature_names_in_`` stay the DataFrame's own columns.
+        """
+        if reset and self.loss == "bce":
+            names = _tabular.categorical_names(X, numeric_objects=True)
+            raise ValueError(
+                f"loss='bce' cannot fit the categorical column(s) {', '.join(names)} "
+                "(they are one-hot encoded and centred, outside [0, 1]); use "
+                "loss='mse' or encode the categories yourself."
+            )
+        return _tabular.encode_table(self, X, reset=reset, numeric_objects=True)
+
+    def _network_width(self) -> int:
+        """Width of the rows the network reads: the encoded table's for categories."""
+        if self._has_categories():
+            return _tabular.encoded_width(self.table_)
+        return self.n_features_in_
+
+    def _decoded(self, R: np.ndarray) -> pd.DataFrame:
+        """Reconstructed encoded rows back in the original columns (a DataFrame)."""
+        names = getattr(self, "feature_names_in_", None)
+        columns = (
+            list(names)
+            if names is not None
+            else [f"x{j}" for j in range(self.n_features_in_)]
+        )
+        return _tabular.decode(self.table_, np.asarray(R, dtype=np.float64), columns)
+
+    def _column_row_errors(self, X) -> np.ndarray:
+        """Per-row mean over the original columns of each observed cell's error.
+
+        Numeric columns: the squared error; categorical columns: the
+        cross-entropy of the observed category (``skae._tabular``), so that a
+        categorical column counts as one column. Missing cells do not count.
+        """
+        Z, Z32 = self._validate_input(X)
+        net = self.net_
+        if has_missing(Z32):
+            R = net.map_batches(Z32, lambda x: net.module_(net.fill_input(x)))
+        else:
+            R = net.map_batches(Z32, net.module_)
+        errors = _tabular.column_errors(self.table_, Z, R.astype(np.float64))
+        observed = ~np.isnan(errors)
+        total = np.where(observed, errors, 0.0).sum(axis=1)
+        return total / np.maximum(observed.sum(axis=1), 1)
 
     # -- missing cells -------------------------------------------------------------
     # Estimators whose training itself makes cells missing (the imputer's
@@ -728,7 +788,7 @@ class BaseAutoencoder(
                 return net.map_batches(rows, lambda x: fn(net.fill_input(x)))
             return net.map_batches(rows, fn)
 
-        if is_lazy_array(X):
+        if is_lazy_array(X) and not self._has_categories():
             self._validate_lazy(X, reset=False, training=False)
             parts = [
                 apply(self._check_chunk(chunk))
@@ -864,7 +924,7 @@ class BaseAutoencoder(
         if net_state is None:
             return
         with seeded_torch(0, torch.device("cpu")):  # leave the global RNG alone
-            net = self._make_net(self.n_features_in_, torch.device("cpu"))
+            net = self._make_net(self._network_width(), torch.device("cpu"))
             net.initialize()
         # Files saved before the plain MLP became an EncoderDecoder name its
         # layers encoder.{i} / decoder.{j}; see migrate_mlp_state.
@@ -888,6 +948,9 @@ class BaseAutoencoder(
     def _validate_input(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Validate rows for a fitted model: returns (validated X, float32 X)."""
         check_is_fitted(self)
+        if self._has_categories():
+            X = self._encode_table(X, reset=False)
+            return X, to_float32(X)
         X = validate_data(
             self,
             na_to_nan(X),
@@ -927,8 +990,10 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            The reconstructions, in the dtype of ``X``.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``; for a model fitted on
+            a DataFrame with categorical columns, a DataFrame of the original
+            columns with the most likely category of each categorical one.
         """
         check_is_fitted(self)
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
@@ -938,6 +1003,8 @@ class BaseAutoencoder(
                 f"{self.__class__.__name__} has codes of width {self.n_components_}."
             )
         decoded = self.net_.map_batches(to_float32(X), self.net_.module_.decode)
+        if self._has_categories():
+            return self._decoded(decoded)
         return decoded.astype(X.dtype, copy=False)
 
     @uses_threads
@@ -951,11 +1018,15 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_reconstructed : ndarray of shape (n_samples, n_features_in_)
-            The reconstructions, in the dtype of ``X``.
+        X_reconstructed : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            The reconstructions, in the dtype of ``X``; for a model fitted on
+            a DataFrame with categorical columns, a DataFrame of the original
+            columns with the most likely category of each categorical one.
         """
         check_is_fitted(self)  # before self.net_ is looked up
         reconstructions, dtype = self._map_rows(X, self.net_.module_)
+        if self._has_categories():
+            return self._decoded(reconstructions)
         return reconstructions.astype(dtype, copy=False)
 
     def _in_loss_range(self, fn):
@@ -991,7 +1062,10 @@ class BaseAutoencoder(
         the row; for ``loss="bce"`` the mean binary cross-entropy, defined for
         rows with values in [0, 1] only: other rows raise a ``ValueError``.
         Missing cells (NaN) do not count: the mean runs over the observed
-        cells, and a row with no observed cell gets 0.
+        cells, and a row with no observed cell gets 0. For a model fitted on
+        a DataFrame with categorical columns it is the mean over the original
+        columns: the squared error of a numeric cell, the cross-entropy of the
+        observed category for a categorical one (``skae._tabular``).
 
         Parameters
         ----------
@@ -1004,6 +1078,8 @@ class BaseAutoencoder(
             Non-negative errors (float64); lower means better reconstructed.
         """
         check_is_fitted(self)
+        if self._has_categories():
+            return self._column_row_errors(X)
         errors, _ = self._map_rows(X, self._in_loss_range(self.net_.row_errors), fill=False)
         return errors.astype(np.float64)
 

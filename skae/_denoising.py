@@ -7,9 +7,11 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder
+from ._docstrings import fill_doc
 from ._nets import NOISE_KINDS, DenoisingNet
 
 
+@fill_doc
 class DenoisingAutoencoder(BaseAutoencoder):
     """Autoencoder trained to reconstruct clean rows from corrupted ones.
 
@@ -24,8 +26,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Width of the code (the bottleneck).
+    {n_components}
     noise : {"gaussian", "mask", "salt_pepper"}, default="gaussian"
         Corruption applied to each training batch. ``"gaussian"`` adds normal
         noise of standard deviation ``noise_level``; ``"mask"`` sets a random
@@ -39,141 +40,51 @@ class DenoisingAutoencoder(BaseAutoencoder):
     clip : tuple of (float, float) or None, default=None
         Range ``(low, high)`` the corrupted rows are clipped to, for example
         ``(0, 1)`` for pixel intensities. None does not clip.
-    hidden_layer_sizes : int or tuple of int, default=(64,)
-        Widths of the encoder's hidden layers, outermost first (an int is one
-        hidden layer); the decoder uses them in reverse. ``()`` gives an
-        encoder with no hidden layer. For ``architecture="conv"`` the channels
-        of each convolution block, for ``"lstm"`` the units of each LSTM layer.
-    architecture : {"mlp", "conv", "lstm"}, default="mlp"
-        Network family. ``"mlp"``: dense layers. ``"conv"``: rows are flattened
-        images of shape ``input_shape=(channels, height, width)``; the encoder
-        stacks ``Conv3x3 -> BatchNorm -> activation -> MaxPool(2)`` blocks with
-        ``hidden_layer_sizes`` as their channels, then a dense code layer; the
-        decoder mirrors it with upsampling and convolutions. ``"lstm"``: rows
-        are flattened sequences of shape ``input_shape=(timesteps,
-        n_features_per_step)``; stacked LSTMs with ``hidden_layer_sizes`` units
-        read the sequence, their last hidden state is projected to the code,
-        and the decoder LSTMs receive the code at every time step (the
-        RepeatVector design).
-    input_shape : tuple of int, default=None
-        Shape of one row for ``"conv"`` (required) and ``"lstm"`` (None means
-        a univariate sequence ``(n_features, 1)``), in C order: a row is
-        ``image.reshape(-1)``. One entry may be -1 and is inferred from the row
-        width. A row width that does not match raises a ``ValueError``.
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", \
-            "identity"}, default="relu"
-        Activation of the hidden layers. The code layer is always linear.
-    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
-        Activation of the reconstruction; ``"auto"`` means ``"sigmoid"`` with
-        ``loss="bce"`` and ``"identity"`` otherwise.
-    loss : {"mse", "bce"}, default="mse"
-        Reconstruction loss: mean squared error, or binary cross-entropy for
-        data in [0, 1] (for example pixel intensities).
-    dropout : float, default=0.0
-        Dropout probability after each hidden activation (training only).
-    batch_norm : bool, default=False
-        Whether dense hidden layers use batch normalisation (convolution blocks
-        always do).
-    activity_l1 : float, default=0.0
-        L1 penalty on the code, ``activity_l1 * mean_i sum_j |z_ij|``, added to
-        the loss: a sparse autoencoder when positive.
-    module : torch.nn.Module or callable, default=None
-        Replaces the built-in network. Either a module with ``encode`` and
-        ``decode`` methods (deep-copied at every fit, so its initial weights are
-        reused), or a callable ``module(n_features, n_components)`` returning
-        one. The architecture parameters above are then ignored.
-    module_kwargs : dict, default=None
-        Keyword arguments for ``module`` when it is a class or callable:
-        ``module(n_features, n_components, **module_kwargs)``. Names it does
-        not take raise a ``ValueError`` in ``fit``.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
-            default="adam"
-        Optimizer used for training: a name, or any subclass of
-        ``torch.optim.Optimizer`` (for example ``torch.optim.SGD``). Adam and
-        AdamW run torch's fused kernel on CUDA, and on the CPU when the fit
-        uses one thread. Optimizer classes from
-        ``torch.optim`` can be saved with ``save``.
-    optimizer_kwargs : dict, default=None
-        Further keyword arguments of the optimizer, for example
-        ``dict(momentum=0.9, nesterov=True)`` with ``optimizer="sgd"``. Set the
-        learning rate and weight decay with ``lr`` and ``weight_decay``. Names
-        the optimizer does not take, and values it refuses, raise a
-        ``ValueError`` in ``fit``.
-    lr : float, default=1e-3
-        Learning rate.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer.
-    batch_size : int, default=64
-        Rows per training batch. The last, smaller batch is kept.
-    max_epochs : int, default=100
-        Number of passes over the training data (fewer with early stopping).
-    early_stopping : bool, default=False
-        Stop when the validation loss has not improved by ``tol`` (relative)
-        for ``n_iter_no_change`` epochs, and restore the weights of the best
-        epoch. Holds out ``validation_fraction`` of the rows (0.1 if None).
-    validation_fraction : float or None, default=None
-        Share of the rows held out to report a validation loss in ``history_``.
-    n_iter_no_change : int, default=10
-        Patience of early stopping, in epochs.
-    tol : float, default=1e-4
-        Minimum relative improvement of the validation loss that counts.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (or ``(name, callback)`` pairs) for training.
-    device : str, default="cpu"
-        Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"``, ``"mps"``, or ``"auto"`` for the best available. Asking
-        for a device this machine lacks raises a ``ValueError``.
-    n_jobs : int, default=None
-        CPU threads torch uses inside this estimator's ``fit``,
-        ``partial_fit``, ``transform`` and scoring methods (torch's intra-op
-        threads; torch's global setting is restored after each call). ``None``
-        chooses from the work per batch (batch rows x network parameters): one
-        thread for small networks, which run faster on one thread -- much
-        faster when another process keeps a core busy -- and torch's own
-        setting (every core unless changed) for large ones. ``-1`` uses every
-        available core; a positive int that many threads. See
-        :doc:`/performance`.
-    precision : {None, "bf16", "fp16"}, default=None
-        Mixed precision for training and inference: forward passes run under
-        ``torch.autocast`` in bfloat16 or float16, while weights, optimizer
-        state and losses stay float32 (``"fp16"`` adds a ``GradScaler``).
-        ``None`` computes in float32. ``"bf16"`` also works on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling, dropout and the validation
-        split. With an int, fits on the CPU are repeatable. The global random
-        state of torch is left untouched.
-    verbose : int, default=0
-        0 prints nothing, 1 prints a table of losses per epoch, 2 adds a
-        progress bar per epoch.
+    {hidden_layer_sizes}
+    {architecture}
+    {input_shape}
+    {activation}
+    {output_activation}
+    {loss}
+    {dropout}
+    {batch_norm}
+    {activity_l1}
+    {module}
+    {module_kwargs}
+    {optimizer}
+    {optimizer_kwargs}
+    {lr}
+    {weight_decay}
+    {batch_size}
+    {max_epochs}
+    {early_stopping}
+    {validation_fraction}
+    {n_iter_no_change}
+    {tol}
+    {callbacks}
+    {device}
+    {n_jobs}
+    {precision}
+    {random_state}
+    {verbose}
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The fitted skorch engine; ``net_.module_`` is the torch network.
-    history_ : skorch.History
-        Per-epoch record: ``history_[:, "train_loss"]`` and, with a validation
-        split, ``history_[:, "valid_loss"]``.
-    n_epochs_ : int
-        Epochs actually run.
-    stopped_early_ : bool
-        Whether early stopping ended training before ``max_epochs``.
-    n_components_ : int
-        Width of the code produced by ``transform``.
-    input_shape_ : tuple of int or None
-        Shape of one row as the network sees it (``input_shape`` with -1
-        resolved); None for an MLP without declared shape or a custom module.
-    fill_values_ : ndarray of shape (n_features_in_,)
-        Mean of each column's observed cells in the first training data (0
-        for a column with none): what the network sees in a missing cell.
-    missing_indicator_ : bool
-        Whether the first training data had missing cells (NaN), and the
-        network therefore learned a per-column embedding for them
-        (``net_.module_`` is then a ``MissingValueInput`` wrapping the network).
-    n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
-        has feature names that are all strings.
+    {net_}
+    {history_}
+    {n_epochs_}
+    {stopped_early_}
+    {interrupted_}
+    {n_components_}
+    {input_shape_}
+    {fill_values_}
+    {missing_indicator_}
+    {n_features_in_}
+    {feature_names_in_}
+    table_ : dict or None
+        How the columns of a DataFrame with categorical columns are one-hot
+        encoded (``skae._tabular``; the user guide's "Categorical columns");
+        None when every column is numeric.
 
     See Also
     --------

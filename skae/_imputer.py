@@ -6,6 +6,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -16,6 +17,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
+from . import _tabular
 from ._architectures import EncoderDecoder, MaskedInputMLP
 from ._base import (
     BaseAutoencoder,
@@ -25,6 +27,7 @@ from ._base import (
     to_float32,
     uses_threads,
 )
+from ._docstrings import fill_doc
 from ._nets import MaskingNet
 
 # max_epochs="auto" trains for about this many optimizer steps (at least
@@ -33,6 +36,7 @@ _AUTO_STEPS = 3000
 _MIN_AUTO_EPOCHS, _MAX_AUTO_EPOCHS = 10, 1000
 
 
+@fill_doc
 class AutoencoderImputer(BaseAutoencoder):
     """Impute missing values with a denoising autoencoder (the MIDA idea).
 
@@ -46,6 +50,10 @@ class AutoencoderImputer(BaseAutoencoder):
     masked loss; cells missing in the data are never scored). ``transform``
     replaces each missing cell by the network's prediction from the observed
     cells of its row; observed cells are returned unchanged.
+
+    With ``architecture`` other than ``"mlp"`` or a custom ``module``, the
+    network sees missing cells through a learned per-column embedding
+    instead of the concatenated indicator.
 
     Parameters
     ----------
@@ -64,32 +72,49 @@ class AutoencoderImputer(BaseAutoencoder):
         Share of the observed cells hidden at each training step (in (0, 1)).
     n_components : int or None, default=None
         Width of the code; None means the number of columns.
-    hidden_layer_sizes : tuple of int, default=(128,)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", \
-            "identity"}, default="relu"
-        Activation of the hidden layers.
+    hidden_layer_sizes : int or tuple of int, default=(128,)
+        Widths of the encoder's hidden layers, outermost first (an int is one
+        hidden layer); the decoder uses them in reverse. For
+        ``architecture="conv"`` the channels of each convolution block, for
+        ``"lstm"`` the units of each LSTM layer.
+    {architecture}
+    {input_shape}
+    {activation}
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Activation of the reconstruction with ``architecture="conv"`` or
+        ``"lstm"``; ``"auto"`` means ``"identity"`` (the loss is ``"mse"``).
+        The built-in MLP's reconstruction of the standardised cells is
+        always linear.
+    loss : {"mse"}, default="mse"
+        Squared error of the standardised cells, the only loss the imputer
+        takes; another value raises a ``ValueError`` in ``fit``.
+    {dropout}
+    {batch_norm}
+    {activity_l1}
+    {module}
+    {module_kwargs}
+    {optimizer}
+    {optimizer_kwargs}
+    {lr}
+    weight_decay : float, default=1e-3
+        L2 penalty passed to the optimizer.
+    {batch_size}
     max_epochs : int or "auto", default="auto"
         Passes over the training data; ``"auto"`` gives about 3,000 optimizer
         steps (between 10 and 1,000 epochs).
-    batch_size : int, default=64
-        Rows per training batch.
-    lr : float, default=1e-3
-        Learning rate.
-    weight_decay : float, default=1e-3
-        L2 penalty passed to the optimizer.
+    {early_stopping}
+    {validation_fraction}
+    {n_iter_no_change}
+    {tol}
+    {callbacks}
+    {device}
+    {precision}
+    {n_jobs}
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the masking noise.
-
-    The other parameters (``architecture``, ``input_shape``,
-    ``output_activation``, ``loss``, ``dropout``, ``batch_norm``,
-    ``activity_l1``, ``module``, ``module_kwargs``, ``optimizer``,
-    ``optimizer_kwargs``, ``early_stopping``, ``validation_fraction``,
-    ``n_iter_no_change``, ``tol``, ``callbacks``, ``device``, ``precision``,
-    ``n_jobs``, ``verbose``) are those of
-    :class:`AutoencoderTransformer`. With ``architecture`` other than
-    ``"mlp"`` or a custom ``module``, the network sees missing cells through
-    a learned per-column embedding instead of the concatenated indicator.
+        Seeds weight initialisation, shuffling, the masking noise, dropout
+        and the validation split. With an int, fits on the CPU are
+        repeatable. The global random state of torch is left untouched.
+    {verbose}
 
     Attributes
     ----------
@@ -103,18 +128,20 @@ class AutoencoderImputer(BaseAutoencoder):
     indicator_features_ : ndarray of int
         Columns with missing cells at fit: those ``add_indicator`` flags (as
         :class:`~sklearn.impute.MissingIndicator` with ``features="missing-only"``).
-    net_, history_, n_epochs_, stopped_early_, interrupted_, n_components_
-        As for :class:`AutoencoderTransformer`.
+    {net_}
+    {history_}
+    {n_epochs_}
+    {stopped_early_}
+    {interrupted_}
+    {n_components_}
+    {input_shape_}
     fill_values_ : ndarray of shape (n_features_in_,)
         Column means of the standardised training data (what a network that
         does not read NaN itself would see in a missing cell).
     missing_indicator_ : bool
         Always True: the network reads missing cells.
-    n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
-        has feature names that are all strings.
+    {n_features_in_}
+    {feature_names_in_}
 
     See Also
     --------
@@ -275,6 +302,7 @@ class AutoencoderImputer(BaseAutoencoder):
     def _missing_as_nan(self, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         """Validated float rows with every missing cell as NaN (a copy when needed)."""
         nan_marker = _is_nan(self.missing_values)
+        _refuse_categories(X)
         X = validate_data(
             self,
             na_to_nan(X),
@@ -460,6 +488,27 @@ class AutoencoderImputer(BaseAutoencoder):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+def _refuse_categories(X) -> None:
+    """The imputer fills numeric cells only: a clear TypeError for categorical columns.
+
+    ``bool`` columns are read as 0/1 numbers (as scikit-learn's imputers do).
+    """
+    if not isinstance(X, pd.DataFrame):
+        return
+    names = _tabular.categorical_names(
+        X.loc[:, [not pd.api.types.is_bool_dtype(t) for t in X.dtypes]],
+        numeric_objects=True,
+    )
+    if names:
+        raise TypeError(
+            f"AutoencoderImputer imputes numeric columns only; column(s) "
+            f"{', '.join(names)} are categorical (category, string or object), and "
+            "categorical columns are not imputed. Impute them separately (e.g. "
+            "SimpleImputer(strategy='most_frequent') in a ColumnTransformer) or "
+            "encode them as numbers first."
+        )
 
 
 def _is_nan(value) -> bool:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import validate_data
 
@@ -117,14 +118,7 @@ def validate(estimator, X, *, reset: bool) -> np.ndarray:
     DataFrame with a ``category``, ``object``/string or ``bool`` column is
     encoded here.
     """
-    table = None if reset else getattr(estimator, "table_", None)
-    if reset:
-        mixed = isinstance(X, pd.DataFrame) and not all(
-            _is_numeric(X[c]) for c in X.columns
-        )
-    else:
-        mixed = not is_all_numeric(table)
-    if not mixed:
+    if not is_mixed(estimator, X, reset=reset):
         X = validate_data(
             estimator,
             X,
@@ -137,31 +131,81 @@ def validate(estimator, X, *, reset: bool) -> np.ndarray:
         if reset:
             estimator.table_ = _fit_numeric(estimator, X)
         return X
+    if reset:
+        scaler = estimator.scaler
+        if scaler is not None and not isinstance(scaler, str):
+            raise ValueError(
+                "AnomalyDetector(scaler=<transformer>) cannot scale categorical columns "
+                f"({', '.join(categorical_names(X))}); use scaler='robust', "
+                "'standard', 'minmax' or None, which leave the one-hot columns as "
+                "they are, or encode the categories yourself."
+            )
+    return encode_table(estimator, X, reset=reset)
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether an ``object`` column holds only numbers (and missing cells)."""
+    return column.dtype == np.dtype(object) and pd.api.types.infer_dtype(
+        column, skipna=True
+    ) in ("integer", "floating", "mixed-integer-float", "decimal", "empty")
+
+
+def _is_numeric_column(column: pd.Series, numeric_objects: bool) -> bool:
+    return _is_numeric(column) or (numeric_objects and _holds_numbers(column))
+
+
+def is_mixed(estimator, X, *, reset: bool, numeric_objects: bool = False) -> bool:
+    """Whether ``X`` goes through the encoder (:func:`encode_table`).
+
+    At fit: ``X`` is a DataFrame with a categorical column. Later: the
+    estimator's ``table_`` has one. ``numeric_objects=True`` (the
+    autoencoder transformers) reads an ``object`` column holding only numbers
+    as numeric, as scikit-learn's validation does; the detector reads every
+    ``object`` column as categorical.
+    """
+    if not reset:
+        return not is_all_numeric(getattr(estimator, "table_", None))
+    return isinstance(X, pd.DataFrame) and not all(
+        _is_numeric_column(X[c], numeric_objects) for c in X.columns
+    )
+
+
+def categorical_names(frame: pd.DataFrame, *, numeric_objects: bool = False) -> list[str]:
+    """Quoted names of the columns of ``frame`` that :func:`encode_table` encodes."""
+    return [
+        repr(str(c))
+        for c in frame.columns
+        if not _is_numeric_column(frame[c], numeric_objects)
+    ]
+
+
+def encode_table(estimator, X, *, reset: bool, numeric_objects: bool = False) -> np.ndarray:
+    """The encoded float64 table of ``X`` (NaN where missing); sets ``table_`` at fit.
+
+    ``X`` is a DataFrame (at fit) or any 2D table of the fitted columns
+    (later); ``validate_data`` checks and sets the column count and names.
+    """
+    table = None if reset else estimator.table_
+    if sp.issparse(X):
+        raise TypeError(
+            f"{type(estimator).__name__} was fitted on a table with categorical "
+            "columns; pass a DataFrame (or a 2D array) of those columns, not a "
+            "sparse matrix."
+        )
     if not isinstance(X, pd.DataFrame):
-        X = pd.DataFrame(np.asarray(X, dtype=object))
+        X = np.asarray(X, dtype=object)
         if X.ndim != 2:
             raise ValueError("Expected a 2D table of rows.")
+        X = pd.DataFrame(X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)
     if reset:
         if X.shape[0] < 2:
             raise ValueError(
                 f"Found array with {X.shape[0]} sample(s) while a minimum of 2 is "
-                "required by AnomalyDetector."
+                f"required by {type(estimator).__name__}."
             )
-        scaler = estimator.scaler
-        if scaler is not None and not isinstance(scaler, str):
-            raise ValueError(
-                "AnomalyDetector(scaler=<transformer>) cannot scale categorical columns "
-                f"({', '.join(_categorical_names(X))}); use scaler='robust', "
-                "'standard', 'minmax' or None, which leave the one-hot columns as "
-                "they are, or encode the categories yourself."
-            )
-        estimator.table_ = table = _fit_mixed(X)
+        estimator.table_ = table = _fit_mixed(X, numeric_objects=numeric_objects)
     return _encode(table, X)
-
-
-def _categorical_names(frame: pd.DataFrame) -> list[str]:
-    return [repr(str(c)) for c in frame.columns if not _is_numeric(frame[c])]
 
 
 def _check_observed(missing_everywhere: np.ndarray, names) -> None:
@@ -209,7 +253,7 @@ def _check_column_dtypes(frame: pd.DataFrame) -> None:
             )
 
 
-def _fit_mixed(frame: pd.DataFrame) -> dict:
+def _fit_mixed(frame: pd.DataFrame, *, numeric_objects: bool = False) -> dict:
     _check_column_dtypes(frame)
     n_rows = frame.shape[0]
     names = [str(c) for c in frame.columns]
@@ -218,7 +262,7 @@ def _fit_mixed(frame: pd.DataFrame) -> dict:
     for j in range(frame.shape[1]):
         column = frame.iloc[:, j]
         name = repr(names[j])
-        if _is_numeric(column):
+        if _is_numeric_column(column, numeric_objects):
             values = _numeric_values(column, name)
             observed = values[~np.isnan(values)]
             missing_everywhere[j] = observed.size == 0
@@ -270,6 +314,36 @@ def _encode(table: dict, frame: pd.DataFrame) -> np.ndarray:
         block -= np.asarray(share)
         block[missing] = np.nan
     return encoded
+
+
+def decode(table: dict, R: np.ndarray, columns) -> pd.DataFrame:
+    """A reconstruction ``R`` of the encoded table, back in the original columns.
+
+    Numeric columns get their reconstructed values (float64); a categorical
+    column gets its most likely category (the largest entry of the
+    reconstructed block, shares added back) as a pandas ``category`` column
+    over the categories seen at fit, as text.
+    """
+    out = {}
+    for name, kind, cats, share, (start, stop) in zip(
+        columns,
+        table["kinds"],
+        table["categories"],
+        table["shares"],
+        _layout(table),
+        strict=True,
+    ):
+        if kind == NUMERIC:
+            out[name] = R[:, start].astype(np.float64)
+            continue
+        best = np.argmax(R[:, start:stop] + np.asarray(share), axis=1)
+        out[name] = pd.Categorical.from_codes(best, categories=list(cats))
+    return pd.DataFrame(out)
+
+
+def encoded_width(table: dict) -> int:
+    """Number of columns of the encoded table."""
+    return _layout(table)[-1][1]
 
 
 # -- the detector's other hooks ----------------------------------------------------

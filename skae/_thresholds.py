@@ -37,6 +37,47 @@ def offset_from_mad(scores: np.ndarray, k: float) -> float:
     return float(median - k * mad)
 
 
+def robust_log_z(values: np.ndarray) -> np.ndarray:
+    """Robust z-scores ``(t - median(t)) / MAD(t)`` of ``t = log(values)``.
+
+    On the raw scale when some value is not positive (no log). A zero MAD
+    (tied values) falls back to the standard deviation, then to 1.
+    """
+    t = np.asarray(values, dtype=np.float64)
+    if t.min() > 0:
+        t = np.log(t)
+    median = np.median(t)
+    mad = MAD_TO_STD * np.median(np.abs(t - median))
+    if not mad > 0:
+        mad = float(np.std(t)) or 1.0
+    return (t - median) / mad
+
+
+def auto_contamination(
+    parts: list[np.ndarray],
+    weights: list[float],
+    k: float,
+    min_share: float = 0.005,
+    max_share: float = 0.03,
+) -> float:
+    """Estimated share of anomalies among training rows, from their raw scores.
+
+    Each part (an anomaly score of the training rows: a reconstruction error,
+    a distance) becomes a robust z-score on the log scale
+    (:func:`robust_log_z`); the estimate is the share of rows whose weighted
+    combination ``sum_i w_i z_i / sqrt(sum_i w_i ** 2)`` exceeds ``k``, kept
+    within ``[min_share, max_share]``. Rows far beyond the bulk (planted
+    anomalies) all count, up to ``max_share``; the bounds keep the false
+    alarms on clean data within them although the log-scale parts of real
+    tables are heavier-tailed than normal (see ``bench_adbench.py
+    --false-alarms``).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    z = sum(w * robust_log_z(p) for w, p in zip(weights, parts, strict=True))
+    z = z / np.sqrt(np.sum(weights**2))
+    return float(np.clip(np.mean(z > k), min_share, max_share))
+
+
 def offset_from_false_alarm_rate(
     scores_normal: np.ndarray, false_alarm_rate: float
 ) -> float:
