@@ -37,7 +37,7 @@ from _conditions import CONDITIONS, load_average, machine_condition, on_threads
 from torch import nn
 
 from skae import AutoencoderTransformer
-from skae._modules import MLPAutoencoder
+from skae._architectures import MLPAutoencoder
 
 HIDDEN = (256, 128)
 N_COMPONENTS = 16
@@ -80,7 +80,7 @@ def fit_hand_written(X, device, epochs, batch_size, precision, seed=0):
 
 
 def transform_hand_written(model, X, device, batch_size, precision):
-    encoder = model.encoder.eval()
+    encoder = model.eval().encode
     dtype = DTYPES.get(precision)
     with (
         torch.inference_mode(),

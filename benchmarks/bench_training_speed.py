@@ -37,7 +37,7 @@ from skorch import NeuralNetRegressor
 from torch import nn
 
 from skae import AutoencoderTransformer
-from skae._modules import MLPAutoencoder
+from skae._architectures import MLPAutoencoder
 
 # name: rows, features, encoder hidden widths, code width, batch size, epochs
 CASES = {
@@ -151,7 +151,7 @@ def time_fits(X, case, repeats: int, skorch: bool, adam_kernels: bool = False) -
 
 
 def time_transforms(X_big, ae, repeats: int) -> dict:
-    encoder = ae.net_.module_.encoder.eval()
+    encoder = ae.net_.module_.eval().encode
 
     def plain_forward():
         with torch.inference_mode():

@@ -48,7 +48,7 @@ linear_ae = AutoencoderTransformer(
 # ---------------------
 # The decoder is one linear layer; its weight matrix has shape
 # ``(n_features, n_components)`` and its columns span the learned subspace.
-decoder_weights = linear_ae.net_.module_.decoder[0].weight.detach().numpy()
+decoder_weights = linear_ae.net_.module_.decoder.out.weight.detach().numpy()
 angles = np.degrees(subspace_angles(decoder_weights, pca.components_.T))
 print("principal angles (degrees):", np.round(angles, 1))
 

@@ -1,4 +1,4 @@
-"""Torch networks beyond the plain MLP: convolutional, LSTM and variational.
+"""Torch networks: dense (MLP), convolutional, LSTM, plain and variational.
 
 Like :mod:`skae._modules`, this module knows nothing of scikit-learn or skorch.
 Every network takes and returns *flat rows* ``(n_samples, n_features)``, the
@@ -12,22 +12,25 @@ An autoencoder is assembled from three parts: an encoder *body* that maps a row
 to a feature vector of width ``body.out_features``, a code layer (one linear
 head for :class:`EncoderDecoder`, a mean head and a log-variance head for
 :class:`VariationalAutoencoder`), and a decoder that maps a code back to a row.
-:func:`make_parts` builds the body and decoder of each architecture.
+Each architecture is an :class:`ArchitectureSpec` in one registry
+(:func:`register_architecture`, :func:`get_architecture`): it checks its
+``input_shape`` and builds the body and decoder, for plain and variational
+networks alike.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from numbers import Integral
 
 import torch
 from torch import nn
 
 from ._missing import observed_mean, observed_row_sum
-from ._modules import make_activation
-
-ARCHITECTURES = ("mlp", "conv", "lstm")
+from ._modules import make_activation, make_linear, mlp_stack
 
 # Log-variances outside this range mean a variance below ~5e-5 or above ~2e4:
 # clamping keeps exp() finite and the KL term free of inf/NaN on constant or
@@ -44,7 +47,11 @@ _FLAT_SPREAD = 10 * float(torch.finfo(torch.float32).eps)
 
 # -- MLP --------------------------------------------------------------------------------
 class MLPBody(nn.Module):
-    """Dense hidden layers ``n_features -> *hidden_layer_sizes``, all activated."""
+    """Dense hidden layers ``n_features -> *hidden_layer_sizes``, all activated.
+
+    With ``groups > 1`` every layer is a :class:`~skae._modules.GroupedLinear`:
+    column block ``g`` of the input feeds only block ``g`` of every layer.
+    """
 
     def __init__(
         self,
@@ -53,20 +60,19 @@ class MLPBody(nn.Module):
         activation: str,
         dropout: float = 0.0,
         batch_norm: bool = False,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = n_features
-        for size in hidden_layer_sizes:
-            layers.append(nn.Linear(width, size))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(size))
-            layers.append(make_activation(activation))
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        self.layers = nn.Sequential(*layers)
-        self.out_features = width
+        self.layers = mlp_stack(
+            [n_features, *hidden_layer_sizes],
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            hidden_last=True,
+            groups=groups,
+        )
+        self.out_features = [n_features, *hidden_layer_sizes][-1]
+        self.groups = groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -84,12 +90,18 @@ class MLPDecoder(nn.Module):
         output_activation: str,
         dropout: float = 0.0,
         batch_norm: bool = False,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         self.body = MLPBody(
-            n_components, tuple(hidden_layer_sizes)[::-1], activation, dropout, batch_norm
+            n_components,
+            tuple(hidden_layer_sizes)[::-1],
+            activation,
+            dropout,
+            batch_norm,
+            groups,
         )
-        self.out = nn.Linear(self.body.out_features, n_features)
+        self.out = make_linear(self.body.out_features, n_features, groups)
         self.out_activation = make_activation(output_activation)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
@@ -252,7 +264,304 @@ class LSTMDecoder(nn.Module):
         return steps.reshape(code.shape[0], -1)
 
 
-# -- assembly ---------------------------------------------------------------------------
+# -- the architecture registry ----------------------------------------------------------
+# The decoder a spec builds may be a zero-argument function instead: the network
+# calls it after creating its code layer, so that a seeded build draws the code
+# layer's weights before the decoder's (the order of the MLP's weights since skae
+# 0.1, which keeps a given random_state's networks as they were).
+Decoder = nn.Module | Callable[[], nn.Module]
+
+
+class ArchitectureSpec:
+    """What one value of the estimators' ``architecture`` parameter means.
+
+    A spec resolves and checks ``input_shape`` against the row width, names
+    what an entry of ``hidden_layer_sizes`` counts (for error messages), says
+    whether the architecture supports ``groups``, and builds the encoder body
+    and the decoder; :class:`EncoderDecoder` and
+    :class:`VariationalAutoencoder` add the code layer(s) between them.
+
+    To add an architecture, subclass this, set the class attributes, implement
+    :meth:`build` and pass an instance to :func:`register_architecture`: the
+    estimators then accept ``architecture=spec.name``.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``architecture`` that selects this spec.
+    units : str
+        What an entry of ``hidden_layer_sizes`` counts ("units", "channels").
+    needs_hidden_layers : bool
+        Whether ``hidden_layer_sizes=()`` is refused.
+    supports_groups : bool
+        Whether ``groups > 1`` is allowed (every width must be a multiple).
+    shape : str or None
+        The form of ``input_shape``, a tuple of names (``"(channels, height,
+        width)"``): ``input_shape`` must have that many entries. None when any
+        shape (or None) is accepted and the network ignores it.
+    """
+
+    name: str = ""
+    units: str = "units"
+    needs_hidden_layers: bool = True
+    supports_groups: bool = False
+    shape: str | None = None
+
+    def default_input_shape(self, n_features: int) -> tuple[int, ...] | None:
+        """The row shape when ``input_shape=None`` (raise if one is required)."""
+        return None
+
+    def resolve_input_shape(
+        self, input_shape: Sequence[int] | None, n_features: int
+    ) -> tuple[int, ...] | None:
+        """The shape of one row: ``input_shape`` checked, with any -1 inferred.
+
+        One entry may be -1 and is inferred from the row width, as in
+        ``numpy.reshape``.
+        """
+        if input_shape is None:
+            return self.default_input_shape(n_features)
+        shape = tuple(input_shape)
+        expected_len = None
+        if self.shape is not None:  # "(a, b)": as many entries as names
+            expected_len = len([n for n in self.shape.strip("()").split(",") if n.strip()])
+        if expected_len is not None and len(shape) != expected_len:
+            raise ValueError(
+                f"architecture={self.name!r} needs input_shape={self.shape} with "
+                f"{expected_len} entries; got {shape!r}."
+            )
+        if (
+            not shape
+            or not all(isinstance(d, Integral) and (d > 0 or d == -1) for d in shape)
+            or sum(d == -1 for d in shape) > 1
+        ):
+            raise ValueError(
+                "input_shape must be a tuple of positive integers (at most one of "
+                f"them -1, inferred from the row width); got {input_shape!r}."
+            )
+        known = math.prod(d for d in shape if d != -1)
+        sizes = " x ".join(str(d) for d in shape)
+        if -1 in shape:
+            if n_features % known:
+                raise ValueError(
+                    f"input_shape={shape!r} needs a row width divisible by {known}, "
+                    f"but X has {n_features} features."
+                )
+            shape = tuple(n_features // known if d == -1 else d for d in shape)
+        elif known != n_features:
+            raise ValueError(
+                f"input_shape={shape!r} expects rows of {known} values ({sizes}), but X "
+                f"has {n_features} features."
+            )
+        return tuple(int(d) for d in shape)
+
+    def check_hidden_layer_sizes(self, sizes: tuple[int, ...]) -> None:
+        """Refuse hidden layer sizes the architecture cannot build."""
+        if self.needs_hidden_layers and not sizes:
+            raise ValueError(
+                f"architecture={self.name!r} needs at least one entry in "
+                f"hidden_layer_sizes (the {self.units} of each layer); got ()."
+            )
+
+    def check_groups(
+        self, groups: int, n_features: int, n_components: int, sizes: tuple[int, ...]
+    ) -> int:
+        """``groups`` checked against the architecture and every layer's width."""
+        if groups == 1:
+            return 1
+        if not self.supports_groups:
+            names = [n for n, spec in _REGISTRY.items() if spec.supports_groups]
+            wanted = " or ".join(f"architecture={n!r}" for n in names) or (
+                "an architecture that supports groups"
+            )
+            raise ValueError(
+                f"groups={groups} needs {wanted}; got architecture={self.name!r}."
+            )
+        widths = {"the number of columns": n_features, "n_components": n_components}
+        widths.update({f"hidden width {w}": w for w in sizes})
+        uneven = [f"{name} ({w})" for name, w in widths.items() if w % groups]
+        if uneven:
+            raise ValueError(
+                f"groups={groups} splits every layer into equal blocks, but "
+                f"{', '.join(uneven)} {'is' if len(uneven) == 1 else 'are'} not a multiple "
+                f"of {groups}."
+            )
+        return groups
+
+    def positions_per_row(self, input_shape: tuple[int, ...] | None) -> int:
+        """How often a weight is applied per row (pixels, time steps); 1 for dense."""
+        return 1
+
+    def build(
+        self,
+        n_features: int,
+        n_components: int,
+        *,
+        input_shape: tuple[int, ...] | None,
+        hidden_layer_sizes: tuple[int, ...],
+        activation: str,
+        output_activation: str,
+        dropout: float,
+        batch_norm: bool,
+        groups: int = 1,
+    ) -> tuple[nn.Module, Decoder]:
+        """The encoder body (with ``out_features``) and the decoder (or its builder)."""
+        raise NotImplementedError
+
+
+class MLPSpec(ArchitectureSpec):
+    """Dense layers; the decoder mirrors the encoder's hidden layers."""
+
+    name = "mlp"
+    needs_hidden_layers = False
+    supports_groups = True
+
+    def build(
+        self,
+        n_features,
+        n_components,
+        *,
+        input_shape,
+        hidden_layer_sizes,
+        activation,
+        output_activation,
+        dropout,
+        batch_norm,
+        groups=1,
+    ):
+        sizes = tuple(hidden_layer_sizes)
+        body = MLPBody(n_features, sizes, activation, dropout, batch_norm, groups)
+
+        def decoder() -> nn.Module:
+            return MLPDecoder(
+                n_features,
+                n_components,
+                sizes,
+                activation,
+                output_activation,
+                dropout,
+                batch_norm,
+                groups,
+            )
+
+        return body, decoder
+
+
+class ConvSpec(ArchitectureSpec):
+    """Rows as images; the hidden sizes are the channels of the convolution blocks.
+
+    The blocks always use batch normalisation.
+    """
+
+    name = "conv"
+    units = "channels"
+    shape = "(channels, height, width)"
+
+    def default_input_shape(self, n_features):
+        raise ValueError(
+            "architecture='conv' needs input_shape=(channels, height, width), "
+            "for example (1, 8, 8) for sklearn's load_digits."
+        )
+
+    def positions_per_row(self, input_shape):
+        return math.prod(input_shape[1:]) if input_shape else 1
+
+    def build(
+        self,
+        n_features,
+        n_components,
+        *,
+        input_shape,
+        hidden_layer_sizes,
+        activation,
+        output_activation,
+        dropout,
+        batch_norm,
+        groups=1,
+    ):
+        sizes = tuple(hidden_layer_sizes)
+        body = ConvEncoder(input_shape, sizes, activation, dropout)
+        return body, ConvDecoder(body, n_components, sizes, activation, output_activation)
+
+
+class LSTMSpec(ArchitectureSpec):
+    """Rows as sequences; the hidden sizes are the units of the stacked encoder LSTMs.
+
+    The decoder uses them in reverse. ``input_shape=None`` is a univariate
+    sequence ``(n_features, 1)``.
+    """
+
+    name = "lstm"
+    units = "LSTM units"
+    shape = "(timesteps, n_features_per_step)"
+
+    def default_input_shape(self, n_features):
+        return (n_features, 1)
+
+    def positions_per_row(self, input_shape):
+        return int(input_shape[0]) if input_shape else 1
+
+    def build(
+        self,
+        n_features,
+        n_components,
+        *,
+        input_shape,
+        hidden_layer_sizes,
+        activation,
+        output_activation,
+        dropout,
+        batch_norm,
+        groups=1,
+    ):
+        sizes = tuple(hidden_layer_sizes)
+        body = LSTMEncoder(input_shape, sizes, dropout)
+        return body, LSTMDecoder(
+            input_shape, n_components, sizes[::-1], output_activation, dropout
+        )
+
+
+_REGISTRY: dict[str, ArchitectureSpec] = {}
+
+#: The registered architecture names. A live set (registration adds to it), so
+#: that the estimators' ``architecture`` constraint accepts new names.
+ARCHITECTURES: set[str] = set()
+
+
+def register_architecture(spec: ArchitectureSpec) -> ArchitectureSpec:
+    """Make ``spec`` selectable as ``architecture=spec.name``; returns ``spec``.
+
+    Registering a name again replaces its spec. See :class:`ArchitectureSpec`.
+    """
+    if not isinstance(spec, ArchitectureSpec) or not spec.name:
+        raise TypeError(
+            f"register_architecture needs an ArchitectureSpec with a name; got {spec!r}."
+        )
+    _REGISTRY[spec.name] = spec
+    ARCHITECTURES.add(spec.name)
+    return spec
+
+
+def unregister_architecture(name: str) -> None:
+    """Remove the architecture ``name`` (as registered by :func:`register_architecture`)."""
+    _REGISTRY.pop(name, None)
+    ARCHITECTURES.discard(name)
+
+
+def get_architecture(name: str) -> ArchitectureSpec:
+    """The spec registered as ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown architecture {name!r}; expected one of {sorted(_REGISTRY)}."
+        ) from None
+
+
+for _spec in (MLPSpec(), ConvSpec(), LSTMSpec()):
+    register_architecture(_spec)
+
+
 def make_parts(
     architecture: str,
     n_features: int,
@@ -264,38 +573,24 @@ def make_parts(
     output_activation: str = "identity",
     dropout: float = 0.0,
     batch_norm: bool = False,
-) -> tuple[nn.Module, nn.Module]:
-    """Build the encoder body and the decoder of ``architecture``.
+    groups: int = 1,
+) -> tuple[nn.Module, Decoder]:
+    """Build the encoder body and the decoder of the registered ``architecture``."""
+    return get_architecture(architecture).build(
+        n_features,
+        n_components,
+        input_shape=input_shape,
+        hidden_layer_sizes=tuple(hidden_layer_sizes),
+        activation=activation,
+        output_activation=output_activation,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        groups=groups,
+    )
 
-    For ``"conv"`` the hidden sizes are the channels of the convolution blocks
-    (which always use batch normalisation); for ``"lstm"`` they are the units
-    of the stacked encoder LSTMs (the decoder uses them in reverse).
-    """
-    sizes = tuple(hidden_layer_sizes)
-    if architecture == "mlp":
-        body = MLPBody(n_features, sizes, activation, dropout, batch_norm)
-        decoder = MLPDecoder(
-            n_features,
-            n_components,
-            sizes,
-            activation,
-            output_activation,
-            dropout,
-            batch_norm,
-        )
-    elif architecture == "conv":
-        body = ConvEncoder(input_shape, sizes, activation, dropout)
-        decoder = ConvDecoder(body, n_components, sizes, activation, output_activation)
-    elif architecture == "lstm":
-        body = LSTMEncoder(input_shape, sizes, dropout)
-        decoder = LSTMDecoder(
-            input_shape, n_components, sizes[::-1], output_activation, dropout
-        )
-    else:
-        raise ValueError(
-            f"Unknown architecture {architecture!r}; expected one of {ARCHITECTURES}."
-        )
-    return body, decoder
+
+def _built(decoder: Decoder) -> nn.Module:
+    return decoder if isinstance(decoder, nn.Module) else decoder()
 
 
 class EncoderDecoder(nn.Module):
@@ -304,18 +599,21 @@ class EncoderDecoder(nn.Module):
     Parameters
     ----------
     body : nn.Module
-        Maps rows to features of width ``body.out_features``.
+        Maps rows to features of width ``body.out_features``; a ``groups``
+        attribute above 1 makes the code layer grouped as well.
     n_components : int
         Width of the code.
-    decoder : nn.Module
-        Maps codes back to rows.
+    decoder : nn.Module or callable
+        Maps codes back to rows; or a function of no argument that builds it
+        (called after the code layer is created).
     """
 
-    def __init__(self, body: nn.Module, n_components: int, decoder: nn.Module) -> None:
+    def __init__(self, body: nn.Module, n_components: int, decoder: Decoder) -> None:
         super().__init__()
         self.body = body
-        self.to_code = nn.Linear(body.out_features, n_components)
-        self.decoder = decoder
+        groups = getattr(body, "groups", 1)
+        self.to_code = make_linear(body.out_features, n_components, groups)
+        self.decoder = _built(decoder)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.to_code(self.body(x))
@@ -325,6 +623,62 @@ class EncoderDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+class MLPAutoencoder(EncoderDecoder):
+    """Fully connected autoencoder with a mirrored decoder.
+
+    The encoder maps ``n_features -> *hidden_layer_sizes -> n_components`` and
+    the decoder maps back through the hidden sizes in reverse. With no hidden
+    layers and ``activation="identity"`` it is the linear autoencoder whose
+    optimum spans the same subspace as PCA. The network the estimators build
+    for ``architecture="mlp"``.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input rows.
+    n_components : int
+        Width of the code (the bottleneck).
+    hidden_layer_sizes : sequence of int
+        Widths of the encoder's hidden layers, outermost first.
+    activation : str
+        Activation of the hidden layers (a key of ``ACTIVATIONS``).
+    output_activation : str
+        Activation applied to the reconstruction (``"identity"`` or ``"sigmoid"``).
+    dropout : float
+        Dropout probability after each hidden activation.
+    batch_norm : bool
+        Whether hidden layers use batch normalisation.
+    groups : int
+        Number of independent autoencoders side by side: column block ``g`` of
+        the input is encoded into code block ``g`` and reconstructed from it
+        alone. Every width must be a multiple of ``groups``.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        output_activation: str = "identity",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        groups: int = 1,
+    ) -> None:
+        body, decoder = _REGISTRY["mlp"].build(
+            n_features,
+            n_components,
+            input_shape=None,
+            hidden_layer_sizes=tuple(hidden_layer_sizes),
+            activation=activation,
+            output_activation=output_activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            groups=groups,
+        )
+        super().__init__(body, n_components, decoder)
 
 
 class CalibratedGaussian(nn.Module):
@@ -446,11 +800,13 @@ class VariationalAutoencoder(nn.Module):
     Parameters
     ----------
     body : nn.Module
-        Maps rows to features of width ``body.out_features``.
+        Maps rows to features of width ``body.out_features``; a ``groups``
+        attribute above 1 makes the mean and log-variance layers grouped too.
     n_components : int
         Dimension of the latent space.
-    decoder : nn.Module
-        Maps latent points to (the mean of) rows.
+    decoder : nn.Module or callable
+        Maps latent points to (the mean of) rows; or a function of no argument
+        that builds it.
     standardizer : Standardizer, default=None
         When given, the body reads standardised rows; with
         ``rescale_output=True`` the decoder's output is mapped back to the
@@ -469,8 +825,10 @@ class VariationalAutoencoder(nn.Module):
     ) -> None:
         super().__init__()
         self.body = body
-        self.to_mean = nn.Linear(body.out_features, n_components)
-        self.to_log_var = nn.Linear(body.out_features, n_components)
+        decoder = _built(decoder)  # before the heads: the order of skae 0.1's weights
+        groups = getattr(body, "groups", 1)
+        self.to_mean = make_linear(body.out_features, n_components, groups)
+        self.to_log_var = make_linear(body.out_features, n_components, groups)
         self.decoder = decoder
         self.standardizer = standardizer
         self.rescale_output = rescale_output and standardizer is not None
@@ -494,3 +852,94 @@ class VariationalAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+class MaskedInputMLP(EncoderDecoder):
+    """Dense autoencoder that reads a row with missing cells and its missing indicator.
+
+    The encoder's input is ``[x with NaN set to 0, indicator]`` (twice the row
+    width: the indicator is concatenated to the filled row), and the decoder
+    reconstructs every cell of the row. On standardised columns 0 is the
+    column mean, so the network sees mean imputation plus which cells it made.
+    The same :class:`MLPBody` and :class:`MLPDecoder` as :class:`MLPAutoencoder`.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the rows (the decoder's output).
+    n_components : int
+        Width of the code.
+    hidden_layer_sizes, activation, dropout, batch_norm
+        As for :class:`MLPAutoencoder`.
+    """
+
+    handles_missing = True
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        sizes = tuple(hidden_layer_sizes)
+        body = MLPBody(2 * n_features, sizes, activation, dropout, batch_norm)
+
+        def decoder() -> nn.Module:
+            return MLPDecoder(
+                n_features, n_components, sizes, activation, "identity", dropout, batch_norm
+            )
+
+        super().__init__(body, n_components, decoder)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        missing = torch.isnan(x)
+        filled = torch.where(missing, 0.0, x)
+        return super().encode(torch.cat([filled, missing.to(x.dtype)], dim=1))
+
+
+# -- state dicts saved before the MLP had one layout ------------------------------------
+_OLD_MLP_KEY = re.compile(
+    r"^(?P<prefix>(?:inner\.)*)(?P<part>encoder|decoder)\.(?P<i>\d+)\."
+)
+
+
+def migrate_mlp_state(state: dict, module: nn.Module) -> dict:
+    """Rename an MLP state dict saved before skae 0.2 to the layout of ``module``.
+
+    Before, the plain MLP (``architecture="mlp"``, non-variational, and the
+    imputer's :class:`MaskedInputMLP`) was two flat
+    ``nn.Sequential``: ``encoder.{i}`` (hidden layers, then the code layer) and
+    ``decoder.{j}`` (hidden layers, then the output layer). It is now an
+    :class:`EncoderDecoder` of an :class:`MLPBody` and an :class:`MLPDecoder`,
+    with the same layers in the same order: ``encoder.{i}`` becomes
+    ``body.layers.{i}`` and, past the body's layers, ``to_code``;
+    ``decoder.{j}`` becomes ``decoder.body.layers.{j}`` and, past them,
+    ``decoder.out``. A ``MissingValueInput`` wrapper's ``inner.`` prefix is
+    kept. Keys ``module`` already has, and every key of a state dict of any
+    other network, are returned unchanged.
+    """
+    expected = module.state_dict().keys()
+    renamed = {}
+    for key, value in state.items():
+        match = _OLD_MLP_KEY.match(key)
+        target = module
+        for _ in range(match["prefix"].count("inner.") if match else 0):
+            target = getattr(target, "inner", None)
+        if key in expected or match is None or not isinstance(target, EncoderDecoder):
+            renamed[key] = value
+            continue
+        if match["part"] == "encoder":
+            body, past = "body.layers", "to_code"
+        else:
+            body, past = "decoder.body.layers", "decoder.out"
+        layers = target.get_submodule(body)
+        if not isinstance(target.get_submodule(body.rsplit(".", 1)[0]), MLPBody):
+            renamed[key] = value
+            continue
+        i, rest = int(match["i"]), key[match.end() :]
+        new = f"{body}.{i}.{rest}" if i < len(layers) else f"{past}.{rest}"
+        renamed[match["prefix"] + new] = value
+    return renamed

@@ -41,14 +41,20 @@ from skorch.history import History
 from torch import nn
 
 from . import _tabular
-from ._architectures import ARCHITECTURES, EncoderDecoder, make_parts
+from ._architectures import (
+    ARCHITECTURES,
+    ArchitectureSpec,
+    EncoderDecoder,
+    get_architecture,
+    migrate_mlp_state,
+)
 from ._callbacks import check_finite_weights
 from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_row_chunks
 from ._missing import MissingValueInput
-from ._modules import ACTIVATIONS, MLPAutoencoder
+from ._modules import ACTIVATIONS
 from ._nets import PRECISIONS, AutoencoderNet
 from ._persistence import PersistenceMixin, default_persist_state
-from ._threads import positions_per_row, resolve_n_jobs, torch_threads, work_per_batch
+from ._threads import resolve_n_jobs, torch_threads, work_per_batch
 from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
@@ -321,7 +327,8 @@ class BaseAutoencoder(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions(set(ARCHITECTURES))],
+        # The live set of registered names (skae._architectures.register_architecture).
+        "architecture": [StrOptions(ARCHITECTURES)],
         "input_shape": [None, tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
@@ -365,19 +372,6 @@ class BaseAutoencoder(
                 # Copy so that fitting never mutates the parameter itself.
                 return copy.deepcopy(self.module)
             return self.module(n_features, self.n_components, **module_kwargs)
-        if self.architecture == "mlp":
-            self._input_shape(n_features)  # only validates a declared shape
-            return MLPAutoencoder(
-                n_features,
-                self.n_components,
-                hidden_layer_sizes=self._hidden_sizes(),
-                activation=self.activation,
-                output_activation=self._output_activation(),
-                dropout=self.dropout,
-                batch_norm=self.batch_norm,
-                groups=self._groups(n_features),
-            )
-        self._groups(n_features)  # only validates
         body, decoder = self._module_parts(n_features)
         return EncoderDecoder(body, self.n_components, decoder)
 
@@ -397,42 +391,39 @@ class BaseAutoencoder(
         )
         return kwargs
 
-    def _module_parts(self, n_features: int) -> tuple[nn.Module, nn.Module]:
-        """Encoder body and decoder of ``architecture`` for rows of ``n_features``."""
-        return make_parts(
-            self.architecture,
+    def _architecture_spec(self) -> ArchitectureSpec:
+        """The registered spec of ``architecture`` (skae._architectures)."""
+        return get_architecture(self.architecture)
+
+    def _module_parts(self, n_features: int, n_components: int | None = None):
+        """Encoder body and decoder (or its builder) of ``architecture``.
+
+        The spec is resolved once and checks ``input_shape``,
+        ``hidden_layer_sizes`` and ``groups`` against rows of ``n_features``.
+        """
+        spec = self._architecture_spec()
+        n_components = self.n_components if n_components is None else n_components
+        groups = getattr(self, "groups", 1)
+        # The checks run in the order they always have: groups on an architecture
+        # without them, then input_shape, hidden_layer_sizes, the groups' widths.
+        if groups != 1 and not spec.supports_groups:
+            spec.check_groups(groups, n_features, n_components, ())
+        input_shape = spec.resolve_input_shape(self.input_shape, n_features)
+        sizes = self._hidden_sizes(spec)
+        groups = spec.check_groups(groups, n_features, n_components, sizes)
+        return spec.build(
             n_features,
-            self.n_components,
-            input_shape=self._input_shape(n_features),
-            hidden_layer_sizes=self._hidden_sizes(),
+            n_components,
+            input_shape=input_shape,
+            hidden_layer_sizes=sizes,
             activation=self.activation,
             output_activation=self._output_activation(),
             dropout=self.dropout,
             batch_norm=self.batch_norm,
+            groups=groups,
         )
 
-    def _groups(self, n_features: int) -> int:
-        """Validated ``groups`` (estimators without the parameter have one group)."""
-        groups = getattr(self, "groups", 1)
-        if groups == 1:
-            return 1
-        if self.architecture != "mlp":
-            raise ValueError(
-                f"groups={groups} needs architecture='mlp'; got "
-                f"architecture={self.architecture!r}."
-            )
-        widths = {"the number of columns": n_features, "n_components": self.n_components}
-        widths.update({f"hidden width {w}": w for w in self._hidden_sizes()})
-        uneven = [f"{name} ({w})" for name, w in widths.items() if w % groups]
-        if uneven:
-            raise ValueError(
-                f"groups={groups} splits every layer into equal blocks, but "
-                f"{', '.join(uneven)} {'is' if len(uneven) == 1 else 'are'} not a multiple "
-                f"of {groups}."
-            )
-        return groups
-
-    def _hidden_sizes(self) -> tuple[int, ...]:
+    def _hidden_sizes(self, spec: ArchitectureSpec | None = None) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
         # An int is one hidden layer of that width, as in scikit-learn's MLPs.
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
@@ -441,66 +432,18 @@ class BaseAutoencoder(
                 "hidden_layer_sizes must be a positive integer or a sequence of them, got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        if self.architecture != "mlp" and not sizes:
-            unit = "channels" if self.architecture == "conv" else "LSTM units"
-            raise ValueError(
-                f"architecture={self.architecture!r} needs at least one entry in "
-                f"hidden_layer_sizes (the {unit} of each layer); got ()."
-            )
+        (spec or self._architecture_spec()).check_hidden_layer_sizes(sizes)
         return sizes
 
     def _input_shape(self, n_features: int) -> tuple[int, ...] | None:
         """Resolve ``input_shape`` against the row width: the shape of one row.
 
-        One entry may be -1 and is inferred, as in ``numpy.reshape``. For
-        ``architecture="lstm"`` None means a univariate sequence
-        ``(n_features, 1)``; ``"conv"`` needs an explicit shape.
+        One entry may be -1 and is inferred, as in ``numpy.reshape``; what
+        None means and which shapes are accepted is the architecture spec's
+        (for ``"lstm"`` None is a univariate sequence ``(n_features, 1)``;
+        ``"conv"`` needs an explicit shape).
         """
-        shape = self.input_shape
-        if shape is None:
-            if self.architecture == "conv":
-                raise ValueError(
-                    "architecture='conv' needs input_shape=(channels, height, width), "
-                    "for example (1, 8, 8) for sklearn's load_digits."
-                )
-            if self.architecture == "lstm":
-                return (n_features, 1)
-            return None
-        shape = tuple(shape)
-        expected_len = {"conv": 3, "lstm": 2}.get(self.architecture)
-        what = {
-            "conv": "(channels, height, width)",
-            "lstm": "(timesteps, n_features_per_step)",
-        }
-        if expected_len is not None and len(shape) != expected_len:
-            raise ValueError(
-                f"architecture={self.architecture!r} needs input_shape="
-                f"{what[self.architecture]} with {expected_len} entries; got {shape!r}."
-            )
-        if (
-            not shape
-            or not all(isinstance(d, Integral) and (d > 0 or d == -1) for d in shape)
-            or sum(d == -1 for d in shape) > 1
-        ):
-            raise ValueError(
-                "input_shape must be a tuple of positive integers (at most one of "
-                f"them -1, inferred from the row width); got {self.input_shape!r}."
-            )
-        known = math.prod(d for d in shape if d != -1)
-        sizes = " x ".join(str(d) for d in shape)
-        if -1 in shape:
-            if n_features % known:
-                raise ValueError(
-                    f"input_shape={shape!r} needs a row width divisible by {known}, "
-                    f"but X has {n_features} features."
-                )
-            shape = tuple(n_features // known if d == -1 else d for d in shape)
-        elif known != n_features:
-            raise ValueError(
-                f"input_shape={shape!r} expects rows of {known} values ({sizes}), but X "
-                f"has {n_features} features."
-            )
-        return tuple(int(d) for d in shape)
+        return self._architecture_spec().resolve_input_shape(self.input_shape, n_features)
 
     def _net_params(self) -> dict:
         """Extra keyword arguments for ``_net_class`` (they override the common ones)."""
@@ -607,14 +550,15 @@ class BaseAutoencoder(
     # -- CPU threads (n_jobs, skae/_threads.py) -------------------------------------
     def _n_threads(self, module: nn.Module) -> int | None:
         """Intra-op threads for calls on ``module``; None keeps torch's setting."""
-        shape = None
-        if self.module is None and self.architecture != "mlp":
+        positions = 1
+        if self.module is None:
+            spec = self._architecture_spec()
             n_features = getattr(self, "n_features_in_", None)
             try:
                 shape = self._input_shape(n_features) if n_features else self.input_shape
-            except ValueError:
-                shape = None
-        positions = positions_per_row(shape, self.architecture)
+                positions = spec.positions_per_row(shape)
+            except (ValueError, TypeError, IndexError):
+                positions = 1
         work = work_per_batch(module, self.batch_size, positions)
         return resolve_n_jobs(getattr(self, "n_jobs", None), work)
 
@@ -992,8 +936,11 @@ class BaseAutoencoder(
         with seeded_torch(0, torch.device("cpu")):  # leave the global RNG alone
             net = self._make_net(self._network_width(), torch.device("cpu"))
             net.initialize()
+        # Files saved before the plain MLP became an EncoderDecoder name its
+        # layers encoder.{i} / decoder.{j}; see migrate_mlp_state.
+        module_state = migrate_mlp_state(net_state["module_state"], net.module_)
         try:
-            net.module_.load_state_dict(net_state["module_state"], strict=True)
+            net.module_.load_state_dict(module_state, strict=True)
         except (RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(
                 "The weights in the file do not match the network its parameters "

@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
 from torch import nn
 
 from . import _tabular
+from ._architectures import EncoderDecoder, MaskedInputMLP
 from ._base import (
     BaseAutoencoder,
     column_fill_stats,
@@ -27,7 +28,6 @@ from ._base import (
     uses_threads,
 )
 from ._docstrings import fill_doc
-from ._missing import MaskedInputMLP
 from ._nets import MaskingNet
 
 # max_epochs="auto" trains for about this many optimizer steps (at least
@@ -259,16 +259,21 @@ class AutoencoderImputer(BaseAutoencoder):
         return n_features if self.n_components is None else self.n_components
 
     def _build_module(self, n_features: int) -> nn.Module:
-        if self.module is not None or self.architecture != "mlp":
+        width = self._code_width(n_features)
+        if self.module is not None:
             saved = self.n_components
-            self.n_components = self._code_width(n_features)
+            self.n_components = width
             try:
                 return super()._build_module(n_features)
             finally:
                 self.n_components = saved
+        if self.architecture != "mlp":
+            body, decoder = self._module_parts(n_features, width)
+            return EncoderDecoder(body, width, decoder)
+        # The dense network reads the missing indicator beside the filled row.
         return MaskedInputMLP(
             n_features,
-            self._code_width(n_features),
+            width,
             hidden_layer_sizes=self._hidden_sizes(),
             activation=self.activation,
             dropout=self.dropout,

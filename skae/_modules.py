@@ -1,9 +1,10 @@
-"""Torch networks: encoders and decoders as plain ``nn.Module`` objects.
+"""Torch building blocks: activations and (grouped) dense layers.
 
-This module knows nothing of scikit-learn or skorch. Every network exposes
-``encode(x) -> code`` and ``decode(code) -> reconstruction``; that pair is the
-whole contract the training plumbing relies on, so a user-supplied module with
-the same two methods can replace the built-in ones.
+This module knows nothing of scikit-learn or skorch. The networks built from
+these blocks (:mod:`skae._architectures`) expose ``encode(x) -> code`` and
+``decode(code) -> reconstruction``; that pair is the whole contract the
+training plumbing relies on, so a user-supplied module with the same two
+methods can replace the built-in ones.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ class GroupedLinear(nn.Module):
         )
 
 
+def make_linear(in_features: int, out_features: int, groups: int = 1) -> nn.Module:
+    """A dense layer: ``nn.Linear``, or a :class:`GroupedLinear` for ``groups > 1``."""
+    if groups == 1:
+        return nn.Linear(in_features, out_features)
+    return GroupedLinear(in_features, out_features, groups)
+
+
 def mlp_stack(
     widths: Sequence[int],
     *,
@@ -93,6 +101,7 @@ def mlp_stack(
     dropout: float = 0.0,
     batch_norm: bool = False,
     last_activation: str | None = None,
+    hidden_last: bool = False,
     groups: int = 1,
 ) -> nn.Sequential:
     """Dense layers ``widths[0] -> widths[1] -> ... -> widths[-1]``.
@@ -100,17 +109,17 @@ def mlp_stack(
     Hidden layers get ``Linear -> [BatchNorm] -> activation -> [Dropout]``; the
     last layer gets ``last_activation`` only (``None`` means a linear output),
     because the code and the reconstruction should not be squashed or dropped.
-    With ``groups > 1`` every layer is a :class:`GroupedLinear`: ``groups``
-    independent stacks side by side (batch normalisation, activations and
-    dropout act per column, so they keep the blocks independent).
+    With ``hidden_last=True`` the last layer is a hidden layer too (an encoder
+    body, whose output feeds a code layer). With ``groups > 1`` every layer is
+    a :class:`GroupedLinear`: ``groups`` independent stacks side by side (batch
+    normalisation, activations and dropout act per column, so they keep the
+    blocks independent).
     """
     layers: list[nn.Module] = []
     n_layers = len(widths) - 1
     for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
-        layers.append(
-            nn.Linear(w_in, w_out) if groups == 1 else GroupedLinear(w_in, w_out, groups)
-        )
-        if i < n_layers - 1:
+        layers.append(make_linear(w_in, w_out, groups))
+        if hidden_last or i < n_layers - 1:
             if batch_norm:
                 layers.append(nn.BatchNorm1d(w_out))
             layers.append(make_activation(activation))
@@ -119,72 +128,3 @@ def mlp_stack(
         elif last_activation not in (None, "identity"):
             layers.append(make_activation(last_activation))
     return nn.Sequential(*layers)
-
-
-class MLPAutoencoder(nn.Module):
-    """Fully connected autoencoder with a mirrored decoder.
-
-    The encoder maps ``n_features -> *hidden_layer_sizes -> n_components`` and
-    the decoder maps back through the hidden sizes in reverse. With no hidden
-    layers and ``activation="identity"`` it is the linear autoencoder whose
-    optimum spans the same subspace as PCA.
-
-    Parameters
-    ----------
-    n_features : int
-        Width of the input rows.
-    n_components : int
-        Width of the code (the bottleneck).
-    hidden_layer_sizes : sequence of int
-        Widths of the encoder's hidden layers, outermost first.
-    activation : str
-        Activation of the hidden layers (a key of ``ACTIVATIONS``).
-    output_activation : str
-        Activation applied to the reconstruction (``"identity"`` or ``"sigmoid"``).
-    dropout : float
-        Dropout probability after each hidden activation.
-    batch_norm : bool
-        Whether hidden layers use batch normalisation.
-    groups : int
-        Number of independent autoencoders side by side: column block ``g`` of
-        the input is encoded into code block ``g`` and reconstructed from it
-        alone. Every width must be a multiple of ``groups``.
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        n_components: int,
-        hidden_layer_sizes: Sequence[int] = (),
-        activation: str = "relu",
-        output_activation: str = "identity",
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        groups: int = 1,
-    ) -> None:
-        super().__init__()
-        widths = [n_features, *hidden_layer_sizes, n_components]
-        self.encoder = mlp_stack(
-            widths,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            groups=groups,
-        )
-        self.decoder = mlp_stack(
-            widths[::-1],
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            last_activation=output_activation,
-            groups=groups,
-        )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        return self.decoder(code)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))

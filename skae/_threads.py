@@ -21,7 +21,6 @@ thread's setting as it found it.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -156,12 +155,3 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
                     target = None  # other blocks still run with their count
             if target is not None and torch.get_num_threads() != target:
                 torch.set_num_threads(target)
-
-
-def positions_per_row(input_shape: tuple[int, ...] | None, architecture: str) -> int:
-    """How often a weight is applied per row: pixels (conv), time steps (LSTM), else 1."""
-    if not input_shape or architecture == "mlp":
-        return 1
-    if architecture == "conv":
-        return math.prod(input_shape[1:])
-    return int(input_shape[0])

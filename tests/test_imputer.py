@@ -139,5 +139,5 @@ def test_only_squared_error():
 def test_the_network_reads_the_missing_indicator():
     X_missing, _ = remove(low_rank())
     imputer = AutoencoderImputer(**FAST).fit(X_missing)
-    first = imputer.net_.module_.encoder[0]
+    first = imputer.net_.module_.body.layers[0]
     assert first.in_features == 2 * X_missing.shape[1]
