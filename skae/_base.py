@@ -134,8 +134,9 @@ def resolve_device(device: str) -> torch.device:
 
 # torch's default generators are process-wide: two fits seeding them from two
 # threads at once would draw from each other's streams (and fork_rng would
-# restore each other's states). Seeded blocks therefore run one at a time; a
-# re-entrant lock, because a detector's fit holds it around its members' fits.
+# restore each other's states). Seeded blocks therefore run one at a time; the
+# lock is re-entrant so that code inside a seeded block (a callback fitting
+# another estimator, say) can seed again in the same thread.
 _SEEDED_LOCK = threading.RLock()
 
 
