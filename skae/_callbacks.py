@@ -21,6 +21,10 @@ ADVICE = (
 )
 
 
+def silent(*args, **kwargs) -> None:
+    """A sink that prints nothing (callbacks' output when verbose=0)."""
+
+
 def _diverged(what: str, lr) -> TrainingDivergedError:
     return TrainingDivergedError(
         f"Training diverged: {what}. No model was fitted (a previously fitted model "

@@ -8,8 +8,9 @@ The public estimators build one of these inside ``fit``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,12 +110,15 @@ class AutoencoderNet(NeuralNet):
             )
             self.interrupted_ = not self.stopped_early_
             if self.history and "train_loss" not in self.history[-1]:
+                # History is a list of per-epoch dicts (skorch 1.2.0, 1.4.0).
                 del self.history[-1]  # an epoch cut short records no loss
             raise
 
     # -- per-batch overhead: skip work that does nothing -----------------------
     def initialize_callbacks(self):
         super().initialize_callbacks()
+        # skae's own cache, not a skorch attribute (skorch 1.2.0 and 1.4.0 have
+        # no ``_listeners``); rebuilt whenever callbacks_ changes.
         self._listeners = {}
         return self
 
@@ -166,8 +170,9 @@ class AutoencoderNet(NeuralNet):
         self.history.record(prefix + "_batch_count", len(losses))
 
     def _set_training(self, training: bool = True) -> None:
-        # skorch switches train/eval mode on every batch; walking the module
-        # tree each time is pure overhead once the mode is already right.
+        # skorch-private hook (skorch 1.2.0, 1.4.0: sets train/eval on every
+        # module and criterion). skorch switches the mode on every batch;
+        # walking the module tree each time is pure overhead once it is right.
         if self.module_.training is training and self.criterion_.training is training:
             return
         super()._set_training(training)
@@ -260,6 +265,8 @@ class AutoencoderNet(NeuralNet):
         if scaler is None:
             return super().train_step(batch, **fit_params)
         # GradScaler cannot step through an optimizer closure: one explicit step.
+        # skorch-private: _zero_grad_optimizer() and _optimizers (the names of
+        # the net's optimizers, each set as name + "_"), skorch 1.2.0, 1.4.0.
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
@@ -403,6 +410,35 @@ class AutoencoderNet(NeuralNet):
     def row_errors(self, x: torch.Tensor) -> torch.Tensor:
         """Per-row mean error over the observed cells (0 for a row with none)."""
         return observed_row_mean(self.elementwise_error(x), observed_mask(x))
+
+
+@contextmanager
+def training_state_restored_on_failure(net):
+    """Undo in-place training of an existing ``net`` if the block raises.
+
+    ``partial_fit`` continues training the fitted net object itself, so
+    restoring the estimator's attributes alone would keep weights a failed
+    (say, diverged) call left behind: the module's, the optimizers' and the
+    gradient scaler's states and the history are put back. ``net=None``
+    (nothing to protect) is a no-op.
+    """
+    if net is None:
+        yield
+        return
+    # skorch-private: _optimizers, the names of the optimizers (skorch 1.2.0, 1.4.0).
+    names = ["module", *net._optimizers]
+    if getattr(net, "grad_scaler_", None) is not None:
+        names.append("grad_scaler")
+    saved = {name: copy.deepcopy(getattr(net, name + "_").state_dict()) for name in names}
+    n_epochs = len(net.history)
+    try:
+        yield
+    except BaseException:
+        for name, state in saved.items():
+            getattr(net, name + "_").load_state_dict(state)
+        # History is a list of per-epoch dicts (skorch 1.2.0, 1.4.0).
+        del net.history[n_epochs:]
+        raise
 
 
 # -- denoising --------------------------------------------------------------------------
