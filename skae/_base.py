@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -340,15 +341,14 @@ class BaseAutoencoder(
         """Context manager: torch's thread count for calls on ``module``, restored after."""
         return torch_threads(self._n_threads(module))
 
-    def _make_net(
-        self, n_features: int, device: torch.device, incremental: bool = False
-    ) -> AutoencoderNet:
-        # partial_fit trains on whatever chunk it is given: like scikit-learn's
-        # MLP it holds out no validation rows and never stops early.
-        fraction = None if incremental else self._validation_fraction()
+    def _make_net(self, n_features: int, device: torch.device) -> AutoencoderNet:
+        """The skorch net of the parameters, for rows of ``n_features``, not initialised.
+
+        Built as ``fit`` trains it; ``partial_fit`` then makes it incremental
+        (``AutoencoderNet.continue_incrementally``).
+        """
+        fraction = self._validation_fraction()
         callbacks = self._callbacks()
-        if incremental:
-            callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
         module = self._input_module(n_features)
         n_threads = self._n_threads(module)
         one_thread = (n_threads or torch.get_num_threads()) == 1
@@ -583,6 +583,21 @@ class BaseAutoencoder(
         X, X32 = self._validate_input(X)
         return apply(X32), X.dtype
 
+    @contextmanager
+    def _new_net(self, data: np.ndarray | LazyRowDataset):
+        """Start training: a new net for ``data``, built under a new seed.
+
+        ``fit`` and the first ``partial_fit`` both start here. The seed is
+        drawn from ``random_state`` and kept as ``_seed`` (later
+        ``partial_fit`` calls derive theirs from it); torch's generators stay
+        seeded with it for the block, so that the weights, and whatever the
+        caller trains inside the block, repeat exactly.
+        """
+        device = resolve_device(self.device)
+        self._seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        with seeded_torch(self._seed, device):
+            yield self._make_net(_n_columns(data), device)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct ``X``.
@@ -604,14 +619,9 @@ class BaseAutoencoder(
         """
         with state_restored_on_failure(self):
             data = self._validate_fit_data(X)
-            device = resolve_device(self.device)
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            with seeded_torch(seed, device):
-                net = self._make_net(_n_columns(data), device)
-                with self._threads_for(net.module):
-                    net.fit(data)
+            with self._new_net(data) as net, self._threads_for(net.module):
+                net.fit(data)
             self._set_fitted_attributes(net, data)
-            self._seed = seed
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -645,24 +655,19 @@ class BaseAutoencoder(
         ):
             data = self._validate_fit_data(X, reset=first_call)
             if first_call:
-                device = resolve_device(self.device)
-                self._seed = check_random_state(self.random_state).randint(
-                    np.iinfo(np.int32).max
-                )
-                with seeded_torch(self._seed, device):
-                    net = self._make_net(_n_columns(data), device, incremental=True)
+                with self._new_net(data) as net:
                     net.initialize()
             else:
                 net = self.net_
-                device = net.data_device
-                _stop_holding_out(net)
+            # Fresh or fitted by fit: from here on no rows held out, no early
+            # stop, so stopped_early_ comes out False.
+            net.continue_incrementally()
             # A fresh, repeatable seed per call: shuffling and dropout differ
             # between calls but the sequence of calls repeats exactly.
             seed = (getattr(self, "_seed", 0) + len(net.history)) % np.iinfo(np.int32).max
-            with seeded_torch(seed, device), self._threads_for(net.module):
+            with seeded_torch(seed, net.data_device), self._threads_for(net.module):
                 net.partial_fit(data, epochs=1)
             self._set_fitted_attributes(net, data)
-            self.stopped_early_ = False
         return self
 
     def _set_fitted_attributes(
@@ -914,18 +919,3 @@ class BaseAutoencoder(
 
 def _n_columns(data) -> int:
     return data.n_features if isinstance(data, LazyRowDataset) else data.shape[1]
-
-
-def _is_early_stopping(callback) -> bool:
-    if isinstance(callback, tuple):
-        callback = callback[1]
-    return isinstance(callback, EarlyStopping)
-
-
-def _stop_holding_out(net: AutoencoderNet) -> None:
-    """Continue a net built by ``fit`` incrementally: no validation split, no early stop."""
-    net.train_split = None
-    kept = [(n, cb) for n, cb in net.callbacks_ if not isinstance(cb, EarlyStopping)]
-    if len(kept) < len(net.callbacks_):
-        net.callbacks_ = kept
-        net._listeners = {}

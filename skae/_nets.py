@@ -4,6 +4,11 @@ Each class here is a :class:`skorch.NeuralNet` subclass that changes only
 narrow hooks -- how data becomes batches, what the forward step returns and
 what the loss is -- and leaves skorch's fit loop, callbacks and history alone.
 The public estimators build one of these inside ``fit``.
+
+skorch's private attributes and methods (a leading underscore on a skorch
+object) are used here and nowhere else in skae; each use names the skorch
+versions it was checked against: 1.2.0 (the floor in
+``requirements/minimum.txt``) and 1.4.0 (the locked version).
 """
 
 from __future__ import annotations
@@ -109,10 +114,38 @@ class AutoencoderNet(NeuralNet):
                 for _, cb in self.callbacks_
             )
             self.interrupted_ = not self.stopped_early_
-            if self.history and "train_loss" not in self.history[-1]:
+            if self.history and "train_loss" not in self.last_epoch():
                 # History is a list of per-epoch dicts (skorch 1.2.0, 1.4.0).
                 del self.history[-1]  # an epoch cut short records no loss
             raise
+
+    def continue_incrementally(self) -> None:
+        """Train on every row of each later call: no validation split, no early stop.
+
+        ``partial_fit`` trains on whatever chunk it is given: like
+        scikit-learn's MLP it holds out no validation rows and never stops
+        early. The one way an initialised net (fresh, or fitted by ``fit``)
+        goes incremental; the other callbacks keep their state.
+        """
+        self.train_split = None
+        kept = [(n, cb) for n, cb in self.callbacks_ if not isinstance(cb, EarlyStopping)]
+        if len(kept) < len(self.callbacks_):
+            self.callbacks_ = kept
+            self._listeners = {}  # skae's cache of hook listeners (below)
+
+    def last_epoch(self) -> dict:
+        """The record of the latest epoch, the dict itself (not a copy).
+
+        skorch's ``History.__getitem__`` copies the whole epoch list on every
+        lookup (``to_list``; skorch 1.2.0, 1.4.0); History is a list
+        subclass, so plain list indexing gives the record without the copy.
+        Writing into the record writes into the history. A history that is
+        not a list (skorch's ``DistributedHistory``) is indexed as it is.
+        """
+        history = self.history
+        if isinstance(history, list):
+            return list.__getitem__(history, -1)
+        return history[-1]
 
     # -- per-batch overhead: skip work that does nothing -----------------------
     def initialize_callbacks(self):
@@ -163,7 +196,7 @@ class AutoencoderNet(NeuralNet):
             self.on_batch_end(self, batch=batch, training=training, **step)
         if losses:
             values = torch.stack(losses).float().cpu().tolist()
-            records = self.history[-1]["batches"][-len(losses) :]
+            records = self.last_epoch()["batches"][-len(losses) :]
             for record, loss, size in zip(records, values, sizes, strict=True):
                 record[prefix + "_loss"] = loss
                 record[prefix + "_batch_size"] = size
