@@ -29,17 +29,12 @@ from ._anomaly_defaults import (
     DEFAULT_MEMBERS,
     default_estimator,
 )
-from ._base import (
-    resolve_device,
-    seeded_torch,
-    state_restored_on_failure,
-    to_float32,
-    training_state_restored_on_failure,
-)
+from ._arrays import to_float32
 from ._calibration import fit_normal_scale, normal_scores
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
-from ._nets import widest_layer
+from ._nets import training_state_restored_on_failure, widest_layer
 from ._persistence import PersistenceMixin
+from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
