@@ -22,6 +22,10 @@ Variants (``--variants``):
   500 normal rows the 1 % variant therefore holds more than 1 % anomalies
   (the report prints each variant's median share). The split is stratified
   otherwise.
+* ``small``: a small table, as users often bring: ``SMALL_ROWS`` (200) rows
+  at most, of which 5 % anomalies (at least 5; split as the rare variants),
+  drawn (seeded) from the table -- where an autoencoder can memorise its
+  training rows.
 * ``local``, ``global``, ``dependency``, ``cluster``: ADBench's four synthetic
   anomaly types (Han et al., 2022, section 4.2; ``data_generator.py`` of
   ADBench), generated from the table's normal rows only, as many synthetic
@@ -120,8 +124,10 @@ LABELS = {
     "pca": "PCA recon. error",
 }
 SYNTHETIC = ("local", "global", "dependency", "cluster")
-VARIANTS = ("original", "rare1", "rare5", *SYNTHETIC)
+VARIANTS = ("original", "rare1", "rare5", "small", *SYNTHETIC)
 RARE_SHARE = {"rare1": 0.01, "rare5": 0.05}
+SMALL_ROWS = 200
+SMALL_SHARE = 0.05
 MIN_RARE_ANOMALIES = 5
 MIN_TEST_ANOMALIES = 3
 GMM_FIT_ROWS = 2_000
@@ -415,6 +421,8 @@ def load_variant(path: Path, variant: str, seed: int, max_rows: int, cache_dir=N
     X, y = load_table(path)
     if variant in RARE_SHARE:
         return rare_split(X, y, RARE_SHARE[variant], seed, max_rows)
+    if variant == "small":
+        return rare_split(X, y, SMALL_SHARE, seed, min(max_rows, SMALL_ROWS))
     X, y = cap_rows(X, y, max_rows, seed)
     if variant in SYNTHETIC:
         stored = None
