@@ -30,9 +30,9 @@ from ._anomaly_defaults import (
     default_estimator,
 )
 from ._arrays import to_float32
-from ._calibration import fit_normal_scale, normal_scores
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
 from ._nets import training_state_restored_on_failure, widest_layer
+from ._normal_scores import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
 from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
 
