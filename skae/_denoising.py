@@ -236,7 +236,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
                     f"(got clip={self.clip!r}, value_range={self.value_range!r})."
                 )
             warnings.warn(
-                "The parameter clip of DenoisingAutoencoder was renamed value_range "
+                f"The parameter clip of {type(self).__name__} was renamed value_range "
                 "in skae 0.2 and will be removed in 0.4; use "
                 f"value_range={self.clip!r} instead.",
                 FutureWarning,
