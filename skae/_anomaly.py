@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from numbers import Integral, Real
@@ -33,9 +34,9 @@ from ._anomaly_defaults import (
     default_estimator,
 )
 from ._arrays import to_float32
-from ._calibration import fit_normal_scale, normal_scores
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
 from ._nets import training_state_restored_on_failure, widest_layer
+from ._normal_scores import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
 from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
 
@@ -1356,13 +1357,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.offset_ = _thresholds.offset_from_false_alarm_rate(scores, false_alarm_rate)
         return self
 
-    def set_threshold_from_labels(self, X, y, precision: float | None = None):
+    def set_threshold_from_labels(
+        self,
+        X,
+        y,
+        min_precision: float | None = None,
+        *,
+        precision: float | str | None = "deprecated",
+    ):
         """Choose the threshold on a few labelled rows.
 
-        Use it when some rows have been checked: with ``precision=None`` the
-        threshold maximises the F1 score of the anomaly class on them; with a
-        ``precision`` it catches as many anomalies as possible while at least
-        that share of the flagged rows are real anomalies.
+        Use it when some rows have been checked: with ``min_precision=None``
+        the threshold maximises the F1 score of the anomaly class on them; with
+        a ``min_precision`` it catches as many anomalies as possible while at
+        least that share of the flagged rows are real anomalies.
 
         Parameters
         ----------
@@ -1370,21 +1378,46 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             Labelled rows.
         y : array-like of shape (n_samples,)
             1 marks an anomaly, 0 a normal row (both must occur).
-        precision : float in (0, 1] or None, default=None
-            Required precision, or None to maximise F1.
+        min_precision : float in (0, 1] or None, default=None
+            Required precision (the share of flagged rows that are anomalies),
+            or None to maximise F1.
+
+            .. versionadded:: 0.2
+               Replaces ``precision``.
+        precision : float in (0, 1] or None, default="deprecated"
+            Former name of ``min_precision``; give ``min_precision`` instead.
+
+            .. deprecated:: 0.2
+               ``precision`` was renamed ``min_precision`` in 0.2 and will be
+               removed in 0.4.
 
         Returns
         -------
         self : object
             The detector, with ``offset_`` updated.
         """
-        if precision is not None:
-            _check_number("precision", precision, Interval(Real, 0, 1, closed="right"))
+        name = "min_precision"
+        if not (isinstance(precision, str) and precision == "deprecated"):
+            if min_precision is not None:
+                raise ValueError(
+                    "precision was renamed min_precision; give min_precision only, not "
+                    f"both (got precision={precision!r}, min_precision={min_precision!r})."
+                )
+            warnings.warn(
+                "The argument precision of set_threshold_from_labels was renamed "
+                "min_precision in skae 0.2 and will be removed in 0.4; use "
+                f"min_precision={precision!r} instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            min_precision, name = precision, "precision"
+        if min_precision is not None:
+            _check_number(name, min_precision, Interval(Real, 0, 1, closed="right"))
         y = _thresholds.check_anomaly_labels(y)
         scores = self.score_samples(X)
         if scores.shape[0] != y.shape[0]:
             raise ValueError(f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels.")
-        self.offset_ = _thresholds.offset_from_labels(scores, y, precision)
+        self.offset_ = _thresholds.offset_from_labels(scores, y, min_precision)
         return self
 
 

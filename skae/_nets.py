@@ -482,29 +482,29 @@ def corrupt(
     x: torch.Tensor,
     kind: str,
     level: float,
-    clip: tuple[float, float] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Return a corrupted copy of ``x``, drawn from torch's default generators.
 
     - ``"gaussian"``: add noise of standard deviation ``level``;
     - ``"mask"``: set a random fraction ``level`` of the entries to 0;
     - ``"salt_pepper"``: set a random fraction ``level`` of the entries to the
-      low or the high end of ``clip`` (0 and 1 when ``clip`` is None), half each.
+      low or the high end of ``value_range`` (0 and 1 when it is None), half each.
 
-    The result is clipped to ``clip`` when it is given.
+    The result is clipped to ``value_range`` when it is given.
     """
     if kind == "gaussian":
         noisy = x + level * torch.randn_like(x)
     elif kind == "mask":
         noisy = x * (torch.rand_like(x) >= level)
     elif kind == "salt_pepper":
-        low, high = clip if clip is not None else (0.0, 1.0)
+        low, high = value_range if value_range is not None else (0.0, 1.0)
         u = torch.rand_like(x)
         noisy = torch.where(u < level / 2, low, torch.where(u < level, high, x))
     else:
         raise ValueError(f"Unknown noise {kind!r}; expected one of {NOISE_KINDS}.")
-    if clip is not None:
-        noisy = noisy.clamp(*clip)
+    if value_range is not None:
+        noisy = noisy.clamp(*value_range)
     return noisy
 
 
@@ -517,7 +517,7 @@ class DenoisingNet(AutoencoderNet):
 
     Parameters
     ----------
-    noise, noise_level, clip
+    noise, noise_level, value_range
         Passed to :func:`corrupt`.
     """
 
@@ -526,20 +526,20 @@ class DenoisingNet(AutoencoderNet):
         *args,
         noise: str = "gaussian",
         noise_level: float = 0.5,
-        clip: tuple[float, float] | None = None,
+        value_range: tuple[float, float] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.noise = noise
         self.noise_level = noise_level
-        self.clip = clip
+        self.value_range = value_range
 
     def train_step(self, batch, **fit_params):
         # Corrupt once per optimizer step, in train_step rather than
         # train_step_single: engines layered over this one (Accelerate's mixin)
         # replace train_step_single but keep calling this hook.
         X_clean, y_clean = batch
-        X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.clip)
+        X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.value_range)
         return super().train_step((X_noisy, y_clean), **fit_params)
 
 

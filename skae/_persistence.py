@@ -23,6 +23,11 @@ hold other estimators, scalers and thresholds need no code here:
     Restore that state on an instance built from the saved parameters.
     Default: ``setattr`` for each item.
 
+A renamed parameter is declared in the class attribute ``_renamed_params``
+(``{old name: new name}``): a file written before the rename, which sets the old
+name, loads with its value under the new name; the ``"deprecated"`` placeholder
+that files written while the old name is deprecated hold is dropped.
+
 :mod:`skae._io` (``skae.save``/``skae.load``) writes the same kind of file for a
 scikit-learn pipeline holding skae estimators, its scikit-learn parts stored
 through skops.
@@ -31,6 +36,7 @@ through skops.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -233,6 +239,33 @@ def _all_strings(values) -> bool:
     return isinstance(values, str)
 
 
+def _rename_params(cls: type, params: dict, name: str) -> dict:
+    """Saved ``params`` with the parameters ``cls`` renamed since under their new names."""
+    renamed = getattr(cls, "_renamed_params", None) or {}
+    params = dict(params)
+    for old, new in renamed.items():
+        if old not in params:
+            continue
+        value = params.pop(old)
+        if isinstance(value, str) and value == "deprecated":
+            continue  # written while the old name was deprecated: new name in use
+        default = inspect.signature(cls).parameters[new].default
+        if new in params and not _same_value(params[new], default):
+            raise ValueError(
+                f"The file sets both {old} and {new} on {name}; {old} is the former "
+                f"name of {new}, so only one can be given."
+            )
+        params[new] = value
+    return params
+
+
+def _same_value(a, b) -> bool:
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except (TypeError, ValueError):  # e.g. arrays
+        return False
+
+
 class _Decoder:
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
@@ -247,6 +280,7 @@ class _Decoder:
                 f"{sorted(self.whitelist)}."
             )
         params = {str(k): self.value(v) for k, v in doc["params"].items()}
+        params = _rename_params(cls, params, name)
         try:
             est = cls(**params)
         except TypeError as exc:

@@ -442,7 +442,7 @@ def test_labels_threshold_maximises_f1(fitted, labelled):
 
 def test_labels_threshold_reaches_precision(fitted, labelled):
     X, y = labelled
-    fitted.set_threshold_from_labels(X, y, precision=0.95)
+    fitted.set_threshold_from_labels(X, y, min_precision=0.95)
     flagged = fitted.predict(X) == -1
     assert precision_score(y, flagged) >= 0.95
     recall = recall_score(y, flagged)
@@ -463,16 +463,33 @@ def test_labels_threshold_rejects_bad_labels(fitted, labelled):
         fitted.set_threshold_from_labels(X, np.zeros_like(y))
     with pytest.raises(ValueError, match="rows but y has"):
         fitted.set_threshold_from_labels(X, y[:-1])
-    with pytest.raises(ValueError, match="precision"):
-        fitted.set_threshold_from_labels(X, y, precision=1.5)
+    with pytest.raises(ValueError, match=r"min_precision must be .*; got 1\.5"):
+        fitted.set_threshold_from_labels(X, y, min_precision=1.5)
 
 
 def test_unreachable_precision_is_a_clear_error(fitted):
     X = make_data(n=40, seed=7)
     y = np.zeros(40, dtype=int)
     y[np.argmax(fitted.score_samples(X))] = 1  # the most normal row is the anomaly
-    with pytest.raises(ValueError, match="No threshold reaches precision"):
-        fitted.set_threshold_from_labels(X, y, precision=1.0)
+    with pytest.raises(ValueError, match="No threshold reaches min_precision"):
+        fitted.set_threshold_from_labels(X, y, min_precision=1.0)
+
+
+def test_precision_is_a_deprecated_alias_of_min_precision(fitted, labelled):
+    X, y = labelled
+    offset = fitted.set_threshold_from_labels(X, y, min_precision=0.95).offset_
+    positional = fitted.set_threshold_from_labels(X, y, 0.95).offset_
+    with pytest.warns(FutureWarning, match=r"precision .*renamed min_precision.*0\.4"):
+        old = fitted.set_threshold_from_labels(X, y, precision=0.95).offset_
+    assert old == offset == positional
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=r"precision must be .*; got 1\.5"),
+    ):
+        fitted.set_threshold_from_labels(X, y, precision=1.5)
+    with pytest.raises(ValueError, match="give min_precision only, not both"):
+        fitted.set_threshold_from_labels(X, y, min_precision=0.9, precision=0.9)
+    assert fitted.offset_ == old  # the refused calls changed nothing
 
 
 @pytest.mark.parametrize(
