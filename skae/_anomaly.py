@@ -42,6 +42,8 @@ from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
+# The robust scaler sorts columns in blocks of about this many cells.
+_SCALER_BLOCK_CELLS = 1 << 22
 #: Distance, in the scaled units of numeric columns, between a category not
 #: seen at fit and any training row's category in the neighbour part: as far
 #: as a value ``clip`` (5) interquartile ranges out.
@@ -80,16 +82,26 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
     median instead, so that it lies in ``[-1, 1]`` whatever its units; a truly
     constant column is scaled by 1. No column divides by zero.
     """
-    scaler = RobustScaler().fit(X)
-    # One column at a time: the same values as np.percentile(X, axis=0),
-    # without a temporary copy of the whole array.
-    # Missing cells (NaN) are left out.
+    # RobustScaler's own statistics (median, 25th and 75th percentiles), a
+    # block of columns at a time: one pass, without a temporary copy of the
+    # whole array (RobustScaler.fit sorts a copy of all of X). Missing cells
+    # (NaN) are left out.
+    X = np.asarray(X, dtype=np.float64)
     percentile = np.nanpercentile if np.isnan(X).any() else np.percentile
-    q25, q75 = np.array([percentile(X[:, j], [25, 75]) for j in range(X.shape[1])]).T
-    flat = (q75 - q25) < _FLAT
+    block = max(1, _SCALER_BLOCK_CELLS // max(X.shape[0], 1))
+    q25, center, q75 = np.hstack(
+        [
+            percentile(X[:, j : j + block], [25, 50, 75], axis=0)
+            for j in range(0, X.shape[1], block)
+        ]
+    )
+    scale = q75 - q25
+    flat = scale < _FLAT
     if flat.any():
-        spread = np.nanmax(np.abs(X[:, flat] - scaler.center_[flat]), axis=0)
-        scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
+        spread = np.nanmax(np.abs(X[:, flat] - center[flat]), axis=0)
+        scale[flat] = np.where(spread < _FLAT, 1.0, spread)
+    scaler = RobustScaler()
+    scaler.center_, scaler.scale_, scaler.n_features_in_ = center, scale, X.shape[1]
     return scaler
 
 
@@ -309,7 +321,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     Each is turned into a *normal score* against the training rows,
     ``s = Phi^-1(1 - p)`` with ``p`` the share of training rows scoring at
-    least as high (see ``skae._calibration``), and ``score_samples`` is
+    least as high (see ``skae._normal_scores``), and ``score_samples`` is
     ``-exp(w_e * s_e + w_k * s_k + w_d * s_d)`` with ``w_k =
     neighbors_weight``, ``w_d = distance_weight`` and ``w_e = 1 - w_k - w_d``
     (``score_weights_``): Stouffer's combination of the pieces of evidence,
@@ -349,8 +361,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
         one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
         code of ``max(2, n_features // 4)`` units (at most 16), batch
-        normalisation, and about 500
-        mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
+        normalisation, and about 500 mini-batches of 128 rows (fewer on
+        tables of more than 100 columns: ``500 * 100 / n_features``, at least
+        50, so that the cost stays flat in the columns;
+        ``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
@@ -451,7 +465,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     reconstruction_scale_ : dict
         The training rows' reference values that turn the reconstruction part
         of the score into normal scores (see
-        ``skae._calibration.fit_normal_scale``).
+        ``skae._normal_scores.fit_normal_scale``).
     distance_scale_ : dict
         The same for the distance part of the score.
     neighbors_scale_ : dict or None
