@@ -32,6 +32,7 @@ from ._anomaly_defaults import (
     GIVEN_ESTIMATOR_DISTANCE_WEIGHT,
     NEIGHBORS_WEIGHT,
     default_estimator,
+    epoch_repeats,
 )
 from ._arrays import to_float32
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
@@ -670,8 +671,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         members = self._n_members()
         if self.estimator is None:
             seed = int(rng.randint(np.iinfo(np.int32).max))
+            # A small table is repeated within an epoch: the same number of
+            # steps in fewer, longer epochs, without the per-epoch overhead.
+            repeats = 1 if lazy else epoch_repeats(n_samples)
+            if repeats > 1:
+                Z = np.tile(Z, (repeats, 1))
             network = default_estimator(
-                n_samples,
+                Z.shape[0],
                 n_features,
                 random_state=None if self.random_state is None else seed,
                 n_members=members,
@@ -688,9 +694,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
                 rows = Z
             else:
                 perms = [
-                    rng.permutation(n_samples).astype(np.int32, copy=False)
-                    if n_samples < np.iinfo(np.int32).max
-                    else rng.permutation(n_samples)
+                    rng.permutation(Z.shape[0]).astype(np.int32, copy=False)
+                    if Z.shape[0] < np.iinfo(np.int32).max
+                    else rng.permutation(Z.shape[0])
                     for _ in range(members - 1)
                 ]
                 rows = _MemberRows(Z, members, perms)
