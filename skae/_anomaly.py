@@ -330,8 +330,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     ``-e``. By default (``estimator=None``) ``w_e = 0.2`` and ``w_k = 0.8``:
     on the benchmark tables the neighbour distance found most anomalies, and
     the reconstruction adds what distances miss (anomalies that break the
-    relations between columns); see "How the defaults were chosen" in the
-    documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
+    relations between columns); see "How rows are scored" and "Benchmark:
+    ADBench" in the documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
     and ``w_d = 1/3``: the model's reconstruction scores the rows.
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
