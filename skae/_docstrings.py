@@ -74,7 +74,9 @@ architecture : {"mlp", "conv", "lstm"}, default="mlp"
     n_features_per_step)``; stacked LSTMs with ``hidden_layer_sizes`` units
     read the sequence, their last hidden state is projected to the code,
     and the decoder LSTMs receive the code at every time step (the
-    RepeatVector design).""",
+    RepeatVector design). Any other name registered with
+    ``skae._architectures.register_architecture`` is accepted too (see
+    "Where things go" in the contributing guide).""",
     "input_shape": """\
 input_shape : tuple of int, default=None
     Shape of one row for ``"conv"`` (required) and ``"lstm"`` (None means
