@@ -271,15 +271,32 @@ def release_pages(X) -> None:
             pass
 
 
+def _own_copy(rows) -> np.ndarray:
+    """``rows`` as a NumPy array that owns its memory, copied only if it does not.
+
+    A slice of a memmap (or of any array) is a view: it is copied, so that no
+    page of the file stays referenced. Arrays that a lazy source builds afresh
+    (h5py, zarr, the detector's member rows) are returned as they are: copying
+    them would only double the memory of the chunk.
+    """
+    rows = np.asarray(rows)
+    if type(rows) is np.ndarray and rows.flags.owndata:
+        return rows
+    return np.array(rows, copy=True)
+
+
 def read_rows(X, start: int, stop: int, indices: np.ndarray | None = None) -> np.ndarray:
     """Rows ``start:stop`` of ``X`` (or of ``X[indices]``) as an in-memory NumPy array."""
     if indices is None:
-        rows = np.array(X[start:stop], copy=True)
+        rows = _own_copy(X[start:stop])
     else:
         wanted = indices[start:stop]
         order = np.argsort(wanted, kind="stable")
-        rows = np.asarray(X[wanted[order]])  # ascending reads (h5py needs them)
-        rows = rows[np.argsort(order, kind="stable")]
+        if np.array_equal(order, np.arange(len(order))):  # already ascending
+            rows = _own_copy(X[wanted])
+        else:
+            rows = np.asarray(X[wanted[order]])  # ascending reads (h5py needs them)
+            rows = rows[np.argsort(order, kind="stable")]
     release_pages(X)
     return rows
 
@@ -370,11 +387,16 @@ class ChunkedBatchIterator:
             if self.device.type == "cuda":
                 chunk = chunk.pin_memory()
             chunk = chunk.to(self.device, non_blocking=True)
-            if self.shuffle:
-                chunk = chunk.index_select(0, torch.randperm(len(chunk)).to(self.device))
+            # Shuffled batches are gathered one at a time through the chunk's
+            # permutation: the same rows as permuting the whole chunk first,
+            # without a second copy of it.
+            order = torch.randperm(len(chunk)).to(self.device) if self.shuffle else None
             for offset in range(0, len(chunk), bs):
                 if number % self.n_shards == self.shard_index:
-                    batch = chunk[offset : offset + bs]
+                    if order is None:
+                        batch = chunk[offset : offset + bs]
+                    else:
+                        batch = chunk.index_select(0, order[offset : offset + bs])
                     yield batch, batch
                 number += 1
 
