@@ -151,7 +151,13 @@ class _MemberRows:
                 out[:, g * width : (g + 1) * width] = self.rows[perm[index]]
             return out
         if self.indices is not None:
-            chunk = read_rows(self.rows, 0, len(index), self.indices[index])
+            # Scattered rows touch a page of the file each: read (and release)
+            # them CHUNK_ROWS at a time, so that few pages are resident at once.
+            wanted = self.indices[index]
+            chunk = np.empty((len(wanted), width), dtype=self.rows.dtype)
+            for at in range(0, len(wanted), CHUNK_ROWS):
+                end = min(at + CHUNK_ROWS, len(wanted))
+                chunk[at:end] = read_rows(self.rows, at, end, wanted)
         elif isinstance(key, slice):
             chunk = read_rows(self.rows, start, stop)
         else:
