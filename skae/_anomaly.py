@@ -151,13 +151,7 @@ class _MemberRows:
                 out[:, g * width : (g + 1) * width] = self.rows[perm[index]]
             return out
         if self.indices is not None:
-            # Scattered rows touch a page of the file each: read (and release)
-            # them CHUNK_ROWS at a time, so that few pages are resident at once.
-            wanted = self.indices[index]
-            chunk = np.empty((len(wanted), width), dtype=self.rows.dtype)
-            for at in range(0, len(wanted), CHUNK_ROWS):
-                end = min(at + CHUNK_ROWS, len(wanted))
-                chunk[at:end] = read_rows(self.rows, at, end, wanted)
+            chunk = read_rows(self.rows, 0, len(index), self.indices[index])
         elif isinstance(key, slice):
             chunk = read_rows(self.rows, start, stop)
         else:

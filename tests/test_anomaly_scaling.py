@@ -59,6 +59,22 @@ def test_read_rows_copies_views_but_not_fresh_arrays(tmp_path):
     assert read_rows(fresh, 0, 20) is fresh.last  # not copied again
 
 
+def test_scattered_rows_of_a_memmap_are_read_piece_by_piece(tmp_path, monkeypatch):
+    # Each piece's file pages are released before the next is read.
+    X = memmap_of(make_data(), tmp_path / "rows.f32")
+    releases = []
+    release = skae._data.release_pages
+    monkeypatch.setattr(skae._data, "release_pages", lambda a: releases.append(release(a)))
+    monkeypatch.setattr(skae._data, "SCATTERED_ROWS", 16)
+    picked = np.random.default_rng(0).permutation(600)[:100]
+    rows = read_rows(X, 10, 90, picked)
+    np.testing.assert_array_equal(rows, np.asarray(X)[picked[10:90]])
+    assert len(releases) == 5  # 80 rows, 16 at a time
+    releases.clear()
+    np.testing.assert_array_equal(read_rows(X, 0, 16, picked), np.asarray(X)[picked[:16]])
+    assert len(releases) == 1
+
+
 def test_chunked_batches_are_the_permuted_chunks(monkeypatch):
     # Batches are gathered through each chunk's permutation: the same rows, in
     # the same order, as permuting the whole chunk and slicing it.
