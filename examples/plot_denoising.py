@@ -32,7 +32,7 @@ rng = np.random.RandomState(0)
 X_noisy = np.clip(X_test + rng.normal(scale=0.3, size=X_test.shape), 0, 1)
 
 common = dict(n_components=32, hidden_layer_sizes=(128,), max_epochs=EPOCHS, random_state=0)
-dae = DenoisingAutoencoder(noise="gaussian", noise_level=0.3, clip=(0, 1), **common)
+dae = DenoisingAutoencoder(noise="gaussian", noise_level=0.3, value_range=(0, 1), **common)
 dae.fit(X_train)
 plain = AutoencoderTransformer(**common).fit(X_train)
 

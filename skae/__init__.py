@@ -4,7 +4,7 @@ from ._anomaly import AnomalyDetector
 from ._autoencoder import AutoencoderTransformer
 from ._denoising import DenoisingAutoencoder
 from ._imputer import AutoencoderImputer
-from ._persistence import load
+from ._io import load, save
 from ._vae import VAETransformer
 from ._version import __version__
 
@@ -16,4 +16,5 @@ __all__ = [
     "VAETransformer",
     "__version__",
     "load",
+    "save",
 ]

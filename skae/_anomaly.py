@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from numbers import Integral, Real
@@ -21,28 +22,32 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _tabular, _thresholds
+from . import _neighbors, _tabular, _thresholds
 from ._anomaly_defaults import (
     AUTO_MAD_K,
     AUTO_MAX_SHARE,
     AUTO_MIN_SHARE,
     DEFAULT_MEMBERS,
+    DISTANCE_WEIGHT,
+    GIVEN_ESTIMATOR_DISTANCE_WEIGHT,
+    NEIGHBORS_WEIGHT,
     default_estimator,
 )
-from ._base import (
-    resolve_device,
-    seeded_torch,
-    state_restored_on_failure,
-    to_float32,
-    training_state_restored_on_failure,
-)
-from ._calibration import fit_normal_scale, normal_scores
+from ._arrays import to_float32
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
-from ._nets import widest_layer
+from ._nets import training_state_restored_on_failure, widest_layer
+from ._normal_scores import fit_normal_scale, normal_scores
 from ._persistence import PersistenceMixin
+from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
+# The robust scaler sorts columns in blocks of about this many cells.
+_SCALER_BLOCK_CELLS = 1 << 22
+#: Distance, in the scaled units of numeric columns, between a category not
+#: seen at fit and any training row's category in the neighbour part: as far
+#: as a value ``clip`` (5) interquartile ranges out.
+UNSEEN_CATEGORY_DISTANCE = 5.0
 # Combined normal scores are capped here so that exp() stays finite.
 _MAX_LOG_SCORE = 700.0
 # A feature the network reconstructs (almost) perfectly on the training rows
@@ -83,16 +88,26 @@ def fit_robust_scaler(X: np.ndarray) -> RobustScaler:
     median instead, so that it lies in ``[-1, 1]`` whatever its units; a truly
     constant column is scaled by 1. No column divides by zero.
     """
-    scaler = RobustScaler().fit(X)
-    # One column at a time: the same values as np.percentile(X, axis=0),
-    # without a temporary copy of the whole array.
-    # Missing cells (NaN) are left out.
+    # RobustScaler's own statistics (median, 25th and 75th percentiles), a
+    # block of columns at a time: one pass, without a temporary copy of the
+    # whole array (RobustScaler.fit sorts a copy of all of X). Missing cells
+    # (NaN) are left out.
+    X = np.asarray(X, dtype=np.float64)
     percentile = np.nanpercentile if np.isnan(X).any() else np.percentile
-    q25, q75 = np.array([percentile(X[:, j], [25, 75]) for j in range(X.shape[1])]).T
-    flat = (q75 - q25) < _FLAT
+    block = max(1, _SCALER_BLOCK_CELLS // max(X.shape[0], 1))
+    q25, center, q75 = np.hstack(
+        [
+            percentile(X[:, j : j + block], [25, 50, 75], axis=0)
+            for j in range(0, X.shape[1], block)
+        ]
+    )
+    scale = q75 - q25
+    flat = scale < _FLAT
     if flat.any():
-        spread = np.nanmax(np.abs(X[:, flat] - scaler.center_[flat]), axis=0)
-        scaler.scale_[flat] = np.where(spread < _FLAT, 1.0, spread)
+        spread = np.nanmax(np.abs(X[:, flat] - center[flat]), axis=0)
+        scale[flat] = np.where(spread < _FLAT, 1.0, spread)
+    scaler = RobustScaler()
+    scaler.center_, scaler.scale_, scaler.n_features_in_ = center, scale, X.shape[1]
     return scaler
 
 
@@ -288,8 +303,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     The detector scales the columns robustly, trains an autoencoder to
     reconstruct the (unlabelled) training rows, and scores each row by how well
     the network reconstructs it -- rows unlike the bulk of the data are
-    reconstructed badly -- and, by default, by how far it lies from the column
-    medians. It follows scikit-learn's outlier-detector contract,
+    reconstructed badly -- and, by default, by how far it lies from its
+    nearest training rows. It follows scikit-learn's outlier-detector contract,
     like :class:`~sklearn.ensemble.IsolationForest`: ``score_samples`` (higher
     means more normal), ``decision_function = score_samples - offset_``
     (negative means outlier) and ``predict`` in {+1 inlier, -1 outlier}.
@@ -304,7 +319,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     extreme value, but cannot swamp the rest of the row or the network's
     training.
 
-    **Scores.** Two anomaly scores are computed on the scaled rows ``z``:
+    **Scores.** Up to three anomaly scores are computed on the scaled rows
+    ``z``:
 
     * ``e``, the reconstruction part. With ``reconstruction_score="balanced"``
       (the default for every inner model but a variational autoencoder) it is
@@ -316,15 +332,28 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
       ``score_samples``: the negative evidence lower bound of a variational
       autoencoder, a probabilistic score. Either is averaged over the
       ``n_estimators`` networks.
+    * ``k``, the neighbour part: the mean Euclidean distance of the scaled
+      row (not clipped: an extreme value is what makes a row far from the
+      others) to its ``n_neighbors`` nearest rows among a uniform random
+      sample of at most 2,000 training rows, the *reference*
+      (``neighbors_reference_``; ``skae._neighbors``). A training row is
+      scored without itself, so that it scores as a new row would.
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
       robust units (from the scaled origin with another ``scaler``).
 
     Each is turned into a *normal score* against the training rows,
     ``s = Phi^-1(1 - p)`` with ``p`` the share of training rows scoring at
-    least as high (see ``skae._calibration``), and ``score_samples`` is
-    ``-exp((1 - w) * s_e + w * s_d)`` with ``w = distance_weight``: Stouffer's
-    combination of the two pieces of evidence, mapped back to an error-like
-    positive scale. With ``distance_weight=0`` it is simply ``-e``.
+    least as high (see ``skae._normal_scores``), and ``score_samples`` is
+    ``-exp(w_e * s_e + w_k * s_k + w_d * s_d)`` with ``w_k =
+    neighbors_weight``, ``w_d = distance_weight`` and ``w_e = 1 - w_k - w_d``
+    (``score_weights_``): Stouffer's combination of the pieces of evidence,
+    mapped back to an error-like positive scale. With ``w_e = 1`` it is simply
+    ``-e``. By default (``estimator=None``) ``w_e = 0.2`` and ``w_k = 0.8``:
+    on the benchmark tables the neighbour distance found most anomalies, and
+    the reconstruction adds what distances miss (anomalies that break the
+    relations between columns); see "How the defaults were chosen" in the
+    documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
+    and ``w_d = 1/3``: the model's reconstruction scores the rows.
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
 
@@ -354,15 +383,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
         one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
         code of ``max(2, n_features // 4)`` units (at most 16), batch
-        normalisation, and about 500
-        mini-batches of 128 rows (``skae._anomaly_defaults`` holds every
+        normalisation, and about 500 mini-batches of 128 rows (fewer on
+        tables of more than 100 columns: ``500 * 100 / n_features``, at least
+        50, so that the cost stays flat in the columns;
+        ``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
         given, e.g. ``estimator__n_components``.
     contamination : "auto" or float, default="auto"
         How ``offset_`` is set at fit. A float in (0, 0.5] flags that share of
         the training rows. ``"auto"`` estimates the share: each part of the
-        score (reconstruction error, distance) of the training rows becomes a
+        score of the training rows that weighs in becomes a
         robust z-score on a log scale (median and median absolute deviation),
         and the share of rows whose weighted combination exceeds 3 is
         flagged, kept between 0.5 % and 3 % (calibrated to flag 0.5-3 % of
@@ -390,9 +421,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Scaled values are clipped to ``[-clip, clip]`` (for ``"minmax"``, to
         ``[-clip, 1 + clip]``) before training and scoring. ``None`` disables
         clipping.
-    distance_weight : float in [0, 1], default=1/3
+    distance_weight : "auto" or float in [0, 1], default="auto"
         Weight of the distance from the column medians in the score (see
-        above); 0 scores by the reconstruction part alone.
+        above). ``"auto"`` is 0 with ``estimator=None`` and 1/3 with a given
+        estimator.
+    neighbors_weight : "auto" or float in [0, 1], default="auto"
+        Weight of the distance to the nearest training rows in the score.
+        ``"auto"`` is 0.8 (of what ``distance_weight`` leaves) with
+        ``estimator=None`` and 0 with a given estimator. ``distance_weight +
+        neighbors_weight`` must be at most 1; the rest weighs the
+        reconstruction part, so ``distance_weight=0, neighbors_weight=0``
+        scores by the reconstruction alone.
+    n_neighbors : int, default=10
+        Nearest reference rows whose distances the neighbour part averages
+        (fewer when the reference is smaller).
     reconstruction_score : {"auto", "balanced", "estimator"}, default="auto"
         The reconstruction part of the score (see above). ``"auto"`` is
         ``"estimator"`` for a :class:`~skae.VAETransformer` (its evidence lower
@@ -445,9 +487,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     reconstruction_scale_ : dict
         The training rows' reference values that turn the reconstruction part
         of the score into normal scores (see
-        ``skae._calibration.fit_normal_scale``).
+        ``skae._normal_scores.fit_normal_scale``).
     distance_scale_ : dict
         The same for the distance part of the score.
+    neighbors_scale_ : dict or None
+        The same for the neighbour part (None when it weighs 0).
+    neighbors_reference_ : ndarray of shape (n_reference, n_columns) or None
+        The reference rows of the neighbour part, scaled (not clipped; a
+        categorical column as its one-hot columns): all
+        training rows, or a uniform random sample of 2,000 of them (of the
+        calibration sample for chunked and incremental fits). None when the
+        neighbour part weighs 0.
+    score_weights_ : dict
+        The resolved weights of the parts of the score:
+        ``{"reconstruction": w_e, "distance": w_d, "neighbors": w_k}``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -501,7 +554,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             None,
         ],
         "clip": [Interval(Real, 0, None, closed="neither"), None],
-        "distance_weight": [Interval(Real, 0, 1, closed="both")],
+        "distance_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "neighbors_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "reconstruction_score": [StrOptions({"auto", "balanced", "estimator"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -515,7 +570,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         n_estimators="auto",
         scaler="robust",
         clip=5.0,
-        distance_weight=1 / 3,
+        distance_weight="auto",
+        neighbors_weight="auto",
+        n_neighbors=10,
         reconstruction_score="auto",
         random_state=None,
         verbose=0,
@@ -526,6 +583,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.scaler = scaler
         self.clip = clip
         self.distance_weight = distance_weight
+        self.neighbors_weight = neighbors_weight
+        self.n_neighbors = n_neighbors
         self.reconstruction_score = reconstruction_score
         self.random_state = random_state
         self.verbose = verbose
@@ -583,6 +642,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _fit(self, X) -> None:
         started = time.perf_counter()
+        self.score_weights_ = self._resolved_weights()
         X = self._validated(X, reset=True)
         for name in ("_calibration_rows", "_reservoir_seen", "_partial_rng"):
             self.__dict__.pop(name, None)  # fit starts afresh; partial_fit would not
@@ -770,25 +830,44 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             mean_errors = total / np.maximum(observed, 1)
             floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
-        reconstruction = np.empty(n_samples)
-        distance = np.empty(n_samples)
+        weights = self.score_weights_
+        self.neighbors_reference_ = None
+        if weights["neighbors"] > 0:
+            # The reference: a uniform random sample of the calibration rows.
+            rng = np.random.default_rng(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
+            chosen = _neighbors.reference_indices(n_samples, rng)
+            self.neighbors_reference_ = self._neighbor_space(X[chosen])
+        self.__dict__.pop("_neighbor_index", None)
+        parts = {name: np.empty(n_samples) for name in weights}
         start = 0
         for i, chunk in enumerate(self._row_chunks(X)):
             Z = self._scale(chunk)
             stop = start + len(chunk)
             errors = None if kept is None else kept[i]
-            reconstruction[start:stop] = self._reconstruction_part(Z, errors)
-            distance[start:stop] = self._distance_part(Z)
+            parts["reconstruction"][start:stop] = self._reconstruction_part(Z, errors)
+            parts["distance"][start:stop] = self._distance_part(Z)
+            if self.neighbors_reference_ is not None:
+                parts["neighbors"][start:stop] = self._neighbors_part(chunk)
             start = stop
-        # Put both parts of the score on the scale of the training rows.
-        self.reconstruction_scale_ = fit_normal_scale(reconstruction)
-        self.distance_scale_ = fit_normal_scale(distance)
-        self.train_scores_ = self._combine(reconstruction, distance)
+        # Put every part of the score on the scale of the training rows.
+        self.reconstruction_scale_ = fit_normal_scale(parts["reconstruction"])
+        self.distance_scale_ = fit_normal_scale(parts["distance"])
+        self.neighbors_scale_ = (
+            None
+            if self.neighbors_reference_ is None
+            else fit_normal_scale(parts["neighbors"])
+        )
+        self.train_scores_ = self._combine(parts)
         if self.contamination == "auto":
-            weight = self.distance_weight
-            parts, weights = [reconstruction, distance], [1 - weight, weight]
+            used = [name for name in parts if weights[name] > 0]
             share = _thresholds.auto_contamination(
-                parts, weights, AUTO_MAD_K, AUTO_MIN_SHARE, AUTO_MAX_SHARE
+                [parts[name] for name in used],
+                [weights[name] for name in used],
+                AUTO_MAD_K,
+                AUTO_MIN_SHARE,
+                AUTO_MAX_SHARE,
             )
             self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         else:
@@ -836,6 +915,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _partial_fit(self, X) -> None:
         started = time.perf_counter()
         first_call = not hasattr(self, "estimators_")
+        self.score_weights_ = self._resolved_weights()
         X = self._validated(X, reset=first_call)
         n_samples, n_features = X.shape
         rng = getattr(self, "_partial_rng", None)
@@ -963,14 +1043,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         )
         return self._scale(chunk.astype(np.float64, copy=False))
 
-    def _map_chunks(self, X, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """``fn`` of the scaled rows of ``X``, chunk by chunk, into one output."""
+    def _map_chunks(
+        self, X, fn: Callable[[np.ndarray], np.ndarray], scaled: bool = True
+    ) -> np.ndarray:
+        """``fn`` of the scaled rows of ``X`` (of the validated rows with
+        ``scaled=False``), chunk by chunk, into one output."""
         check_is_fitted(self)
         X = self._validated(X, reset=False)
         out = None
         start = 0
         for chunk in self._row_chunks(X):
-            result = fn(self._scale(chunk))
+            result = fn(self._scale(chunk) if scaled else chunk)
             if out is None:
                 out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
             out[start : start + len(result)] = result
@@ -991,6 +1074,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
     def _set_persist_state(self, state: dict) -> None:
         state = dict(state)
+        if "score_weights_" not in state and "offset_" in state:
+            # A file written before the neighbour part: its score had two parts.
+            weight = float(self.distance_weight)
+            self.neighbors_weight = 0.0
+            state["score_weights_"] = {
+                "reconstruction": 1.0 - weight,
+                "distance": weight,
+                "neighbors": 0.0,
+            }
+            state.setdefault("neighbors_reference_", None)
+            state.setdefault("neighbors_scale_", None)
         if "n_members_" in state:  # files written before n_estimators_
             state.setdefault("n_estimators_", state.pop("n_members_"))
         for name, value in state.items():
@@ -1057,19 +1151,95 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """
         return np.nansum(np.square(Z, dtype=np.float64), axis=1) / Z.shape[1]
 
-    def _score_scaled(self, Z: np.ndarray) -> np.ndarray:
-        distance = None if self.distance_weight == 0 else self._distance_part(Z)
-        return self._combine(self._reconstruction_part(Z), distance)
+    def _neighbor_space(self, X: np.ndarray) -> np.ndarray:
+        """Scaled float64 rows, *not* clipped, missing cells at the column fill.
 
-    def _combine(self, reconstruction: np.ndarray, distance) -> np.ndarray:
-        """``score_samples`` from the two parts of the anomaly score."""
-        weight = self.distance_weight
-        if weight == 0:
-            return -reconstruction
-        # Stouffer's method: a weighted sum of the two parts' normal scores.
-        combined = (1 - weight) * normal_scores(
-            reconstruction, self.reconstruction_scale_
-        ) + weight * normal_scores(distance, self.distance_scale_)
+        Neighbour distances see how extreme a value is: clipping, which keeps
+        one wild value from swamping the network's training, would hide it.
+        One more column per categorical column places a category not seen at
+        fit ``UNSEEN_CATEGORY_DISTANCE`` away from every training row (in the
+        one-hot block alone it would be nearer to them, at 1, than a seen
+        category that does not match, at sqrt(2)).
+        """
+        U = np.array(
+            X if self.scaler_ is None else self.scaler_.transform(X), dtype=np.float64
+        )
+        table = getattr(self, "table_", None)
+        unseen = _tabular.unseen_categories(table, U)
+        missing = np.isnan(U)
+        if missing.any():
+            fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
+            U = np.where(missing, np.broadcast_to(fill, U.shape), U)
+        if unseen.shape[1]:
+            U = np.hstack([U, UNSEEN_CATEGORY_DISTANCE * unseen])
+        return U
+
+    def _neighbors_part(self, X: np.ndarray) -> np.ndarray:
+        """Mean distance of each (unscaled) row to its nearest reference rows."""
+        reference = self.neighbors_reference_
+        index = self.__dict__.get("_neighbor_index")
+        if index is None:  # built lazily: not saved with the model
+            index = _neighbors.build_index(reference, self.n_neighbors)
+            self._neighbor_index = index
+        return _neighbors.mean_distances(
+            index, reference, self._neighbor_space(X), self.n_neighbors
+        )
+
+    def _resolved_weights(self) -> dict:
+        """Weights of the score's parts, from the parameters (validated)."""
+        if self.distance_weight == "auto":
+            distance = (
+                DISTANCE_WEIGHT
+                if self.estimator is None
+                else GIVEN_ESTIMATOR_DISTANCE_WEIGHT
+            )
+        else:
+            distance = float(self.distance_weight)
+        if self.neighbors_weight == "auto":
+            neighbors = NEIGHBORS_WEIGHT * (1 - distance) if self.estimator is None else 0.0
+        else:
+            neighbors = float(self.neighbors_weight)
+        if distance + neighbors > 1 + 1e-12:
+            raise ValueError(
+                "distance_weight + neighbors_weight must be at most 1 (the rest "
+                f"weighs the reconstruction part); got {distance:g} + {neighbors:g}."
+            )
+        return {
+            "reconstruction": max(0.0, round(1.0 - distance - neighbors, 12)),
+            "distance": distance,
+            "neighbors": neighbors,
+        }
+
+    def _score_rows(self, chunk: np.ndarray) -> np.ndarray:
+        """``score_samples`` of one chunk of validated rows."""
+        weights = self.score_weights_
+        Z = self._scale(chunk)
+        parts = {"reconstruction": self._reconstruction_part(Z)}
+        if weights["distance"] > 0:
+            parts["distance"] = self._distance_part(Z)
+        if weights["neighbors"] > 0:
+            parts["neighbors"] = self._neighbors_part(chunk)
+        return self._combine(parts)
+
+    def _combine(self, parts: dict) -> np.ndarray:
+        """``score_samples`` from the parts of the anomaly score.
+
+        ``parts``: each part's anomaly scores (higher = more anomalous), by name.
+        """
+        weights = self.score_weights_
+        if weights["reconstruction"] == 1:
+            return -parts["reconstruction"]
+        scales = {
+            "reconstruction": self.reconstruction_scale_,
+            "distance": self.distance_scale_,
+            "neighbors": self.neighbors_scale_,
+        }
+        # Stouffer's method: a weighted sum of the parts' normal scores.
+        combined = sum(
+            weight * normal_scores(parts[name], scales[name])
+            for name, weight in weights.items()
+            if weight > 0
+        )
         # Exponentiated: an error-like, right-skewed positive score, on which the
         # median + k * MAD rule behaves as on reconstruction errors.
         return -np.exp(np.minimum(combined, _MAX_LOG_SCORE))
@@ -1112,11 +1282,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            ``-exp((1 - w) * s_e + w * s_d)`` as described in the class
-            documentation; with ``distance_weight=0`` simply ``-e``, minus
-            the reconstruction part.
+            ``-exp(w_e * s_e + w_k * s_k + w_d * s_d)`` as described in the
+            class documentation; simply ``-e``, minus the reconstruction part,
+            when that part weighs 1.
         """
-        return self._map_chunks(X, self._score_scaled)
+        return self._map_chunks(X, self._score_rows, scaled=False)
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, non-negative for inliers.
@@ -1232,8 +1402,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def set_threshold_from_mad(self, k: float = 3.5) -> AnomalyDetector:
         """Robust rule: flag rows whose anomaly score exceeds median + ``k`` MAD.
 
-        The anomaly score is ``-score_samples`` (the reconstruction part with
-        ``distance_weight=0``). Use it when nothing is known about the
+        The anomaly score is ``-score_samples`` (the reconstruction part when
+        it weighs 1). Use it when nothing is known about the
         anomalies: the median and the median absolute deviation (MAD, scaled to
         a standard deviation) of the training rows' scores are barely moved by
         the anomalies among them. ``k=3.5`` is
@@ -1281,13 +1451,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.offset_ = _thresholds.offset_from_false_alarm_rate(scores, false_alarm_rate)
         return self
 
-    def set_threshold_from_labels(self, X, y, precision: float | None = None):
+    def set_threshold_from_labels(
+        self,
+        X,
+        y,
+        min_precision: float | None = None,
+        *,
+        precision: float | str | None = "deprecated",
+    ):
         """Choose the threshold on a few labelled rows.
 
-        Use it when some rows have been checked: with ``precision=None`` the
-        threshold maximises the F1 score of the anomaly class on them; with a
-        ``precision`` it catches as many anomalies as possible while at least
-        that share of the flagged rows are real anomalies.
+        Use it when some rows have been checked: with ``min_precision=None``
+        the threshold maximises the F1 score of the anomaly class on them; with
+        a ``min_precision`` it catches as many anomalies as possible while at
+        least that share of the flagged rows are real anomalies.
 
         Parameters
         ----------
@@ -1295,21 +1472,46 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             Labelled rows.
         y : array-like of shape (n_samples,)
             1 marks an anomaly, 0 a normal row (both must occur).
-        precision : float in (0, 1] or None, default=None
-            Required precision, or None to maximise F1.
+        min_precision : float in (0, 1] or None, default=None
+            Required precision (the share of flagged rows that are anomalies),
+            or None to maximise F1.
+
+            .. versionadded:: 0.2
+               Replaces ``precision``.
+        precision : float in (0, 1] or None, default="deprecated"
+            Former name of ``min_precision``; give ``min_precision`` instead.
+
+            .. deprecated:: 0.2
+               ``precision`` was renamed ``min_precision`` in 0.2 and will be
+               removed in 0.4.
 
         Returns
         -------
         self : object
             The detector, with ``offset_`` updated.
         """
-        if precision is not None:
-            _check_number("precision", precision, Interval(Real, 0, 1, closed="right"))
+        name = "min_precision"
+        if not (isinstance(precision, str) and precision == "deprecated"):
+            if min_precision is not None:
+                raise ValueError(
+                    "precision was renamed min_precision; give min_precision only, not "
+                    f"both (got precision={precision!r}, min_precision={min_precision!r})."
+                )
+            warnings.warn(
+                "The argument precision of set_threshold_from_labels was renamed "
+                "min_precision in skae 0.2 and will be removed in 0.4; use "
+                f"min_precision={precision!r} instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            min_precision, name = precision, "precision"
+        if min_precision is not None:
+            _check_number(name, min_precision, Interval(Real, 0, 1, closed="right"))
         y = _thresholds.check_anomaly_labels(y)
         scores = self.score_samples(X)
         if scores.shape[0] != y.shape[0]:
             raise ValueError(f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels.")
-        self.offset_ = _thresholds.offset_from_labels(scores, y, precision)
+        self.offset_ = _thresholds.offset_from_labels(scores, y, min_precision)
         return self
 
 

@@ -1,25 +1,27 @@
-"""Shared scikit-learn face of every skae estimator.
+"""Shared scikit-learn face of every skae autoencoder.
 
 :class:`BaseAutoencoder` owns the parameters common to all autoencoders, their
-validation, device and seed handling, and the methods that only need a fitted
-network with ``encode``/``decode``. Subclasses say which torch module and which
-skorch engine to build (``_build_module``, ``_net_class``, ``_net_params``).
+validation, the assembly of the skorch net, ``fit``/``partial_fit``, the
+persistence hooks and the methods that only need a fitted network with
+``encode``/``decode``. Subclasses say which torch module and which skorch
+engine to build (``_build_module``, ``_net_class``, ``_net_params``).
+
+What is not particular to autoencoders lives below it: the device, seed and
+undo of a fit in :mod:`skae._runtime`, float32 casting and missing-cell
+statistics in :mod:`skae._arrays`, keyword checks in :mod:`skae._signatures`,
+thread counts in :mod:`skae._threads`, and every use of skorch's internals in
+:mod:`skae._nets`.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
-import math
-import threading
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -48,13 +50,25 @@ from ._architectures import (
     get_architecture,
     migrate_mlp_state,
 )
-from ._callbacks import check_finite_weights
+from ._arrays import (
+    MAX_TRAINING_MAGNITUDE,
+    column_fill_stats,
+    fill_from_stats,
+    has_missing,
+    largest_magnitude,
+    na_to_nan,
+    to_float32,
+    value_range,
+)
+from ._callbacks import check_finite_weights, silent
 from ._data import LazyRowDataset, RandomSplit, chunk_rows, is_lazy_array, iter_row_chunks
 from ._missing import MissingValueInput
 from ._modules import ACTIVATIONS
-from ._nets import PRECISIONS, AutoencoderNet
+from ._nets import PRECISIONS, AutoencoderNet, training_state_restored_on_failure
 from ._persistence import PersistenceMixin, default_persist_state
-from ._threads import resolve_n_jobs, torch_threads, work_per_batch
+from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
+from ._signatures import accepted_keywords, check_keywords, qualified_name
+from ._threads import resolve_n_jobs, torch_threads, uses_threads, work_per_batch
 from .exceptions import TrainingInterruptedWarning
 
 OPTIMIZERS = {
@@ -76,248 +90,8 @@ LOSSES = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 # fit of 2,000 x 20 rows took 13.9 s against 0.17 s (docs/performance.rst).
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-# Training computes squared errors, their sums and Adam's squared gradients in
-# float32: values beyond ~sqrt(float32 max) / 1e4 (about 1.8e15) can overflow them.
-_MAX_TRAINING_MAGNITUDE = float(np.sqrt(_FLOAT32_MAX)) / 1e4
-
 # Used when early_stopping=True but no validation_fraction was given.
 _DEFAULT_VALIDATION_FRACTION = 0.1
-
-
-def resolve_device(device: str) -> torch.device:
-    """Turn the ``device`` parameter into a ``torch.device`` that exists here.
-
-    ``"auto"`` picks CUDA, then Apple's MPS, then the CPU. Asking for a device
-    that this machine does not have raises a ``ValueError`` instead of failing
-    later inside torch.
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"device={device!r} is not a valid torch device; use 'cpu', 'cuda', "
-            "'cuda:N', 'mps' or 'auto'."
-        ) from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on this "
-                "machine (torch.cuda.is_available() is False). Use device='cpu' or "
-                "device='auto'."
-            )
-        index = resolved.index or 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only "
-                f"{torch.cuda.device_count()} CUDA device(s) are visible."
-            )
-    elif resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but MPS is not available on this "
-            "machine. Use device='cpu' or device='auto'."
-        )
-    elif resolved.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(
-            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N', "
-            "'mps' or 'auto'."
-        )
-    return resolved
-
-
-# torch's default generators are process-wide: two fits seeding them from two
-# threads at once would draw from each other's streams (and fork_rng would
-# restore each other's states). Seeded blocks therefore run one at a time; the
-# lock is re-entrant so that code inside a seeded block (a callback fitting
-# another estimator, say) can seed again in the same thread.
-_SEEDED_LOCK = threading.RLock()
-
-
-@contextmanager
-def seeded_torch(seed: int, device: torch.device):
-    """Seed torch's generators for a block and restore them afterwards.
-
-    Weight initialisation, shuffling and dropout all draw from torch's default
-    generators; forking them makes a fit repeatable from ``random_state`` without
-    changing the caller's global random state. Seeded blocks of different
-    threads run one after the other, so that fits in threads are exactly the
-    fits run alone (inference, which draws nothing, stays concurrent).
-    """
-    devices = [device] if device.type == "cuda" else []
-    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextmanager
-def state_restored_on_failure(estimator):
-    """Undo every attribute change of ``estimator`` if the block raises.
-
-    A failed ``fit`` (bad input, divergence, an error in a callback, Ctrl-C
-    before training starts) must leave a previously fitted estimator exactly
-    as it was, or an unfitted one unfitted.
-    """
-    previous_state = estimator.__dict__.copy()
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(previous_state)
-        raise
-
-
-@contextmanager
-def training_state_restored_on_failure(net):
-    """Undo in-place training of an existing ``net`` if the block raises.
-
-    ``partial_fit`` continues training the fitted net object itself, so
-    restoring the estimator's attributes alone would keep weights a failed
-    (say, diverged) call left behind. ``net=None`` (nothing to protect) is a
-    no-op.
-    """
-    if net is None:
-        yield
-        return
-    names = ["module", *net._optimizers]
-    if getattr(net, "grad_scaler_", None) is not None:
-        names.append("grad_scaler")
-    saved = {name: copy.deepcopy(getattr(net, name + "_").state_dict()) for name in names}
-    n_epochs = len(net.history)
-    try:
-        yield
-    except BaseException:
-        for name, state in saved.items():
-            getattr(net, name + "_").load_state_dict(state)
-        del net.history[n_epochs:]
-        raise
-
-
-def value_range(X) -> tuple[float, float]:
-    """``(min, max)`` of the observed (non-NaN) values of dense or sparse ``X``.
-
-    Two reductions, without allocating a copy; the NaN-skipping reductions run
-    only when a NaN is present. A sparse matrix's implicit zeros count; no
-    observed value gives ``(0, 0)``.
-    """
-    values = X.data if sp.issparse(X) else X
-    if not values.size:
-        low = high = 0.0
-    else:
-        low, high = float(values.min()), float(values.max())
-        if math.isnan(low) or math.isnan(high):
-            if np.isnan(values).all():
-                low = high = 0.0
-            else:
-                low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
-        low, high = min(low, 0.0), max(high, 0.0)
-    return low, high
-
-
-def largest_magnitude(X) -> float:
-    """``max |X|`` over the observed cells, without allocating ``np.abs(X)``.
-
-    This runs on every ``transform`` of float64 input, where a temporary copy of
-    ``X`` cost as much as the forward pass itself.
-    """
-    low, high = value_range(X)
-    return max(-low, high)
-
-
-def has_missing(X) -> bool:
-    """Whether dense or sparse ``X`` has a missing cell (NaN), in one reduction."""
-    values = X.data if sp.issparse(X) else X
-    return bool(values.size) and bool(np.isnan(values.min()))
-
-
-def to_float32(X):
-    """Cast validated input to float32 (the precision skae trains in), refusing overflow.
-
-    Sparse input stays sparse (CSR); NaN (missing cells) stay NaN.
-    """
-    if sp.issparse(X):
-        if X.format != "csr":
-            X = X.tocsr()
-        if X.dtype == np.float32:
-            return X
-    elif X.dtype == np.float32:
-        return X
-    if largest_magnitude(X) > _FLOAT32_MAX:
-        raise ValueError(
-            "Input X contains values larger in magnitude than float32 can hold "
-            f"(about {_FLOAT32_MAX:.1e}); skae computes in float32. Rescale X, for "
-            "example with sklearn.preprocessing.StandardScaler."
-        )
-    return X.astype(np.float32)
-
-
-def uses_threads(method):
-    """Run an inference method of a fitted estimator under its ``n_jobs`` thread count."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        net = getattr(self, "net_", None)
-        if net is None or not hasattr(net, "module_"):
-            return method(self, *args, **kwargs)  # unfitted: the method raises
-        with self._threads_for(net.module_):
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def na_to_nan(X):
-    """pandas' ``pd.NA`` as NaN, so that numeric data with missing cells validate.
-
-    Nullable numeric columns (``Float64``, ``Int64``) scikit-learn converts
-    itself; ``object`` columns (and object arrays) holding numbers and
-    ``pd.NA`` it cannot, so their ``pd.NA`` become NaN here. Anything else is
-    returned as given (strings still get scikit-learn's error).
-    """
-    if isinstance(X, pd.DataFrame):
-        objects = [c for c, dtype in X.dtypes.items() if dtype == np.dtype(object)]
-        if not objects:
-            return X
-        X = X.copy()
-        for column in objects:
-            values = X[column]
-            X[column] = values.where(values.notna(), np.nan)
-        return X
-    if isinstance(X, np.ndarray) and X.dtype == object:
-        return np.where(pd.isna(X), np.nan, X)
-    return X
-
-
-def column_fill_stats(X) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per-column sums and counts of the observed cells, and whether any is missing.
-
-    Dense or CSR ``X``; float64 sums. Only input with missing cells pays for a
-    mask.
-    """
-    n_samples, n_features = X.shape
-    if sp.issparse(X):
-        data = X.data
-        missing = np.isnan(data)
-        values = np.where(missing, 0.0, data) if missing.any() else data
-        sums = np.bincount(X.indices, weights=values, minlength=n_features)
-        n_missing = np.bincount(X.indices[missing], minlength=n_features)
-        return sums, n_samples - n_missing, bool(missing.any())
-    if not has_missing(X):
-        return X.sum(axis=0, dtype=np.float64), np.full(n_features, n_samples), False
-    observed = ~np.isnan(X)
-    sums = np.where(observed, X, 0).sum(axis=0, dtype=np.float64)
-    return sums, observed.sum(axis=0), True
-
-
-def fill_from_stats(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Column means of the observed cells; 0 for a column with none."""
-    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
 class BaseAutoencoder(
@@ -387,8 +161,8 @@ class BaseAutoencoder(
                 f"module_kwargs={kwargs!r} needs module to be a class or callable "
                 f"that builds the network; module is {what}."
             )
-        _check_keywords(
-            self.module, kwargs, "module_kwargs", skip=2, owner=_name(self.module)
+        check_keywords(
+            self.module, kwargs, "module_kwargs", skip=2, owner=qualified_name(self.module)
         )
         return kwargs
 
@@ -494,7 +268,7 @@ class BaseAutoencoder(
                         threshold=self.tol,
                         threshold_mode="rel",
                         load_best=True,
-                        sink=print if self.verbose else _silent,
+                        sink=print if self.verbose else silent,
                     ),
                 )
             )
@@ -527,7 +301,7 @@ class BaseAutoencoder(
                     f"optimizer_kwargs may not set {name!r}"
                     + (": use the lr parameter." if name == "lr" else ".")
                 )
-        accepted = _keywords(cls)
+        accepted = accepted_keywords(cls)
         if self.weight_decay or "weight_decay" in (accepted or {"weight_decay"}):
             if "weight_decay" in kwargs:
                 raise ValueError(
@@ -535,7 +309,7 @@ class BaseAutoencoder(
                     "weight_decay parameter."
                 )
             kwargs = {"weight_decay": self.weight_decay, **kwargs}
-        _check_keywords(cls, kwargs, "optimizer_kwargs", skip=1, owner=cls.__name__)
+        check_keywords(cls, kwargs, "optimizer_kwargs", skip=1, owner=cls.__name__)
         if fused and cls in _FUSED_OPTIMIZERS:
             if "fused" not in kwargs and "foreach" not in kwargs:
                 kwargs["fused"] = True
@@ -567,15 +341,14 @@ class BaseAutoencoder(
         """Context manager: torch's thread count for calls on ``module``, restored after."""
         return torch_threads(self._n_threads(module))
 
-    def _make_net(
-        self, n_features: int, device: torch.device, incremental: bool = False
-    ) -> AutoencoderNet:
-        # partial_fit trains on whatever chunk it is given: like scikit-learn's
-        # MLP it holds out no validation rows and never stops early.
-        fraction = None if incremental else self._validation_fraction()
+    def _make_net(self, n_features: int, device: torch.device) -> AutoencoderNet:
+        """The skorch net of the parameters, for rows of ``n_features``, not initialised.
+
+        Built as ``fit`` trains it; ``partial_fit`` then makes it incremental
+        (``AutoencoderNet.continue_incrementally``).
+        """
+        fraction = self._validation_fraction()
         callbacks = self._callbacks()
-        if incremental:
-            callbacks = [cb for cb in callbacks if not _is_early_stopping(cb)]
         module = self._input_module(n_features)
         n_threads = self._n_threads(module)
         one_thread = (n_threads or torch.get_num_threads()) == 1
@@ -624,11 +397,11 @@ class BaseAutoencoder(
         X32 = to_float32(X)
         self._set_missing_state(*column_fill_stats(X32), reset=reset)
         largest = largest_magnitude(X32)
-        if largest > _MAX_TRAINING_MAGNITUDE:
+        if largest > MAX_TRAINING_MAGNITUDE:
             raise ValueError(
                 f"X contains values as large as {largest:.3g} in magnitude; training "
                 "computes squared errors in float32, which overflow for values beyond "
-                f"about {_MAX_TRAINING_MAGNITUDE:.1e}. Rescale X, for example with "
+                f"about {MAX_TRAINING_MAGNITUDE:.1e}. Rescale X, for example with "
                 "sklearn.preprocessing.StandardScaler."
             )
         self._check_training_data(X32)
@@ -810,6 +583,21 @@ class BaseAutoencoder(
         X, X32 = self._validate_input(X)
         return apply(X32), X.dtype
 
+    @contextmanager
+    def _new_net(self, data: np.ndarray | LazyRowDataset):
+        """Start training: a new net for ``data``, built under a new seed.
+
+        ``fit`` and the first ``partial_fit`` both start here. The seed is
+        drawn from ``random_state`` and kept as ``_seed`` (later
+        ``partial_fit`` calls derive theirs from it); torch's generators stay
+        seeded with it for the block, so that the weights, and whatever the
+        caller trains inside the block, repeat exactly.
+        """
+        device = resolve_device(self.device)
+        self._seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        with seeded_torch(self._seed, device):
+            yield self._make_net(_n_columns(data), device)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct ``X``.
@@ -831,14 +619,9 @@ class BaseAutoencoder(
         """
         with state_restored_on_failure(self):
             data = self._validate_fit_data(X)
-            device = resolve_device(self.device)
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            with seeded_torch(seed, device):
-                net = self._make_net(_n_columns(data), device)
-                with self._threads_for(net.module):
-                    net.fit(data)
+            with self._new_net(data) as net, self._threads_for(net.module):
+                net.fit(data)
             self._set_fitted_attributes(net, data)
-            self._seed = seed
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -872,24 +655,19 @@ class BaseAutoencoder(
         ):
             data = self._validate_fit_data(X, reset=first_call)
             if first_call:
-                device = resolve_device(self.device)
-                self._seed = check_random_state(self.random_state).randint(
-                    np.iinfo(np.int32).max
-                )
-                with seeded_torch(self._seed, device):
-                    net = self._make_net(_n_columns(data), device, incremental=True)
+                with self._new_net(data) as net:
                     net.initialize()
             else:
                 net = self.net_
-                device = net.data_device
-                _stop_holding_out(net)
+            # Fresh or fitted by fit: from here on no rows held out, no early
+            # stop, so stopped_early_ comes out False.
+            net.continue_incrementally()
             # A fresh, repeatable seed per call: shuffling and dropout differ
             # between calls but the sequence of calls repeats exactly.
             seed = (getattr(self, "_seed", 0) + len(net.history)) % np.iinfo(np.int32).max
-            with seeded_torch(seed, device), self._threads_for(net.module):
+            with seeded_torch(seed, net.data_device), self._threads_for(net.module):
                 net.partial_fit(data, epochs=1)
             self._set_fitted_attributes(net, data)
-            self.stopped_early_ = False
         return self
 
     def _set_fitted_attributes(
@@ -1139,67 +917,5 @@ class BaseAutoencoder(
         return tags
 
 
-def _silent(*args, **kwargs) -> None:
-    """A sink that prints nothing (callbacks' output when verbose=0)."""
-
-
 def _n_columns(data) -> int:
     return data.n_features if isinstance(data, LazyRowDataset) else data.shape[1]
-
-
-def _is_early_stopping(callback) -> bool:
-    if isinstance(callback, tuple):
-        callback = callback[1]
-    return isinstance(callback, EarlyStopping)
-
-
-def _stop_holding_out(net: AutoencoderNet) -> None:
-    """Continue a net built by ``fit`` incrementally: no validation split, no early stop."""
-    net.train_split = None
-    kept = [(n, cb) for n, cb in net.callbacks_ if not isinstance(cb, EarlyStopping)]
-    if len(kept) < len(net.callbacks_):
-        net.callbacks_ = kept
-        net._listeners = {}
-
-
-def _name(obj) -> str:
-    return getattr(obj, "__qualname__", None) or type(obj).__qualname__
-
-
-def _keywords(fn) -> set[str] | None:
-    """Keyword arguments ``fn`` takes; None if it takes ``**kwargs`` or has no signature."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    names = set()
-    for parameter in signature.parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            return None
-        if parameter.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            inspect.Parameter.KEYWORD_ONLY,
-        ):
-            names.add(parameter.name)
-    return names
-
-
-def _check_keywords(fn, kwargs: dict, option: str, *, skip: int, owner: str) -> None:
-    """Refuse keys of ``kwargs`` that ``fn`` does not take (after ``skip`` positionals)."""
-    bad = [k for k in kwargs if not isinstance(k, str)]
-    if bad:
-        raise ValueError(f"{option} needs string keys; got {bad!r}.")
-    accepted = _keywords(fn)
-    if accepted is None:
-        return
-    try:
-        positional = list(inspect.signature(fn).parameters)[:skip]
-    except (TypeError, ValueError):  # pragma: no cover - _keywords returned None
-        positional = []
-    accepted -= set(positional)
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ValueError(
-            f"{option} has argument(s) {unknown} that {owner} does not take; "
-            f"it takes {sorted(accepted)}."
-        )

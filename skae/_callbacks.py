@@ -21,6 +21,10 @@ ADVICE = (
 )
 
 
+def silent(*args, **kwargs) -> None:
+    """A sink that prints nothing (callbacks' output when verbose=0)."""
+
+
 def _diverged(what: str, lr) -> TrainingDivergedError:
     return TrainingDivergedError(
         f"Training diverged: {what}. No model was fitted (a previously fitted model "
@@ -37,10 +41,7 @@ class DivergenceGuard(Callback):
     """
 
     def on_epoch_end(self, net, **kwargs):
-        # skorch's History.__getitem__ copies the epoch list; plain list indexing
-        # does not.
-        history = net.history
-        record = list.__getitem__(history, -1) if isinstance(history, list) else history[-1]
+        record = net.last_epoch()  # without copying the history (skae._nets)
         for key in ("train_loss", "valid_loss"):
             values = [b[key] for b in record["batches"] if key in b]
             for number, value in enumerate(values, start=1):

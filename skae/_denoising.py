@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from numbers import Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ._base import BaseAutoencoder
 from ._docstrings import fill_doc
@@ -32,14 +34,18 @@ class DenoisingAutoencoder(BaseAutoencoder):
         noise of standard deviation ``noise_level``; ``"mask"`` sets a random
         fraction ``noise_level`` of the entries to 0 (the usual choice for
         tabular data); ``"salt_pepper"`` sets a random fraction ``noise_level``
-        of the entries to the low or the high end of ``clip`` (0 and 1 when
-        ``clip`` is None), half each.
+        of the entries to the low or the high end of ``value_range`` (0 and 1
+        when ``value_range`` is None), half each.
     noise_level : float, default=0.5
         Standard deviation of the Gaussian noise, or the fraction of corrupted
         entries (in [0, 1]) for ``"mask"`` and ``"salt_pepper"``.
-    clip : tuple of (float, float) or None, default=None
-        Range ``(low, high)`` the corrupted rows are clipped to, for example
-        ``(0, 1)`` for pixel intensities. None does not clip.
+    value_range : tuple of (float, float) or None, default=None
+        Range ``(low, high)`` of the data's values, for example ``(0, 1)`` for
+        pixel intensities: the corrupted rows are clipped to it, and
+        ``"salt_pepper"`` noise uses its ends. None does not clip.
+
+        .. versionadded:: 0.2
+           Replaces ``clip``.
     {hidden_layer_sizes}
     {architecture}
     {input_shape}
@@ -67,6 +73,12 @@ class DenoisingAutoencoder(BaseAutoencoder):
     {precision}
     {random_state}
     {verbose}
+    clip : tuple of (float, float) or None, default="deprecated"
+        Former name of ``value_range``; give ``value_range`` instead.
+
+        .. deprecated:: 0.2
+           ``clip`` was renamed ``value_range`` in 0.2 and will be removed in
+           0.4.
 
     Attributes
     ----------
@@ -103,10 +115,11 @@ class DenoisingAutoencoder(BaseAutoencoder):
     >>> X, _ = load_digits(return_X_y=True)
     >>> X = X / 16
     >>> dae = DenoisingAutoencoder(
-    ...     n_components=16, noise_level=0.3, clip=(0, 1), max_epochs=5, random_state=0)
+    ...     n_components=16, noise_level=0.3, value_range=(0, 1), max_epochs=5,
+    ...     random_state=0)
     >>> dae.fit(X)
-    DenoisingAutoencoder(clip=(0, 1), max_epochs=5, n_components=16, noise_level=0.3,
-                         random_state=0)
+    DenoisingAutoencoder(max_epochs=5, n_components=16, noise_level=0.3,
+                         random_state=0, value_range=(0, 1))
     >>> noisy = np.clip(X + 0.3 * np.random.default_rng(0).normal(size=X.shape), 0, 1)
     >>> dae.denoise(noisy).shape
     (1797, 64)
@@ -118,10 +131,15 @@ class DenoisingAutoencoder(BaseAutoencoder):
         **BaseAutoencoder._parameter_constraints,
         "noise": [StrOptions(set(NOISE_KINDS))],
         "noise_level": [Interval(Real, 0, None, closed="left")],
-        "clip": [None, tuple, list],
+        "value_range": [None, tuple, list],
+        "clip": [None, tuple, list, Hidden(StrOptions({"deprecated"}))],
     }
 
     _net_class = DenoisingNet
+
+    # Parameters renamed since 0.1, old name: new name. Model files that set the
+    # old name load with it renamed (skae._persistence).
+    _renamed_params = {"clip": "value_range"}
 
     def __init__(
         self,
@@ -129,7 +147,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         *,
         noise="gaussian",
         noise_level=0.5,
-        clip=None,
+        value_range=None,
         hidden_layer_sizes=(64,),
         architecture="mlp",
         input_shape=None,
@@ -157,11 +175,12 @@ class DenoisingAutoencoder(BaseAutoencoder):
         precision=None,
         random_state=None,
         verbose=0,
+        clip="deprecated",
     ):
         self.n_components = n_components
         self.noise = noise
         self.noise_level = noise_level
-        self.clip = clip
+        self.value_range = value_range
         self.hidden_layer_sizes = hidden_layer_sizes
         self.architecture = architecture
         self.input_shape = input_shape
@@ -189,6 +208,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
+        self.clip = clip
 
     def _net_params(self) -> dict:
         if self.noise in ("mask", "salt_pepper") and self.noise_level > 1:
@@ -200,23 +220,42 @@ class DenoisingAutoencoder(BaseAutoencoder):
             **super()._net_params(),
             "noise": self.noise,
             "noise_level": float(self.noise_level),
-            "clip": self._clip_range(),
+            "value_range": self._value_range(),
         }
 
-    def _clip_range(self) -> tuple[float, float] | None:
-        if self.clip is None:
+    def _value_range(self) -> tuple[float, float] | None:
+        """``value_range`` as a checked pair of floats, or None.
+
+        Until 0.4 the deprecated ``clip`` stands in for it, with a FutureWarning.
+        """
+        value_range, name = self.value_range, "value_range"
+        if not (isinstance(self.clip, str) and self.clip == "deprecated"):
+            if self.value_range is not None:
+                raise ValueError(
+                    "clip was renamed value_range; give value_range only, not both "
+                    f"(got clip={self.clip!r}, value_range={self.value_range!r})."
+                )
+            warnings.warn(
+                f"The parameter clip of {type(self).__name__} was renamed value_range "
+                "in skae 0.2 and will be removed in 0.4; use "
+                f"value_range={self.clip!r} instead.",
+                FutureWarning,
+                stacklevel=_user_stacklevel(),
+            )
+            value_range, name = self.clip, "clip"
+        if value_range is None:
             return None
-        clip = tuple(self.clip)
+        pair = tuple(value_range)
         if not (
-            len(clip) == 2
-            and all(isinstance(c, Real) for c in clip)
-            and float(clip[0]) < float(clip[1])
+            len(pair) == 2
+            and all(isinstance(c, Real) for c in pair)
+            and float(pair[0]) < float(pair[1])
         ):
             raise ValueError(
-                "clip must be None or a pair (low, high) with low < high; got "
-                f"{self.clip!r}."
+                f"{name} must be None or a pair (low, high) with low < high; got "
+                f"{value_range!r}."
             )
-        return float(clip[0]), float(clip[1])
+        return float(pair[0]), float(pair[1])
 
     def denoise(self, X):
         """Clean reconstruction of (possibly noisy) rows ``X``.
@@ -236,3 +275,19 @@ class DenoisingAutoencoder(BaseAutoencoder):
             The denoised rows, in the dtype of ``X``.
         """
         return self.reconstruct(X)
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` pointing a warning at the first caller outside skae.
+
+    Counted from the function that calls this one; scikit-learn's and
+    contextlib's frames (``fit``'s wrapper, context managers) are skipped too.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
+        "skae",
+        "sklearn",
+        "contextlib",
+    ):
+        frame, level = frame.f_back, level + 1
+    return level

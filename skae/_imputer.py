@@ -19,16 +19,11 @@ from torch import nn
 
 from . import _tabular
 from ._architectures import EncoderDecoder, MaskedInputMLP
-from ._base import (
-    BaseAutoencoder,
-    column_fill_stats,
-    fill_from_stats,
-    na_to_nan,
-    to_float32,
-    uses_threads,
-)
+from ._arrays import column_fill_stats, fill_from_stats, na_to_nan, to_float32
+from ._base import BaseAutoencoder
 from ._docstrings import fill_doc
 from ._nets import MaskingNet
+from ._threads import uses_threads
 
 # max_epochs="auto" trains for about this many optimizer steps (at least
 # _MIN_AUTO_EPOCHS passes over the data, at most _MAX_AUTO_EPOCHS).

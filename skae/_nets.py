@@ -4,12 +4,18 @@ Each class here is a :class:`skorch.NeuralNet` subclass that changes only
 narrow hooks -- how data becomes batches, what the forward step returns and
 what the loss is -- and leaves skorch's fit loop, callbacks and history alone.
 The public estimators build one of these inside ``fit``.
+
+skorch's private attributes and methods (a leading underscore on a skorch
+object) are used here and nowhere else in skae; each use names the skorch
+versions it was checked against: 1.2.0 (the floor in
+``requirements/minimum.txt``) and 1.4.0 (the locked version).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,13 +114,44 @@ class AutoencoderNet(NeuralNet):
                 for _, cb in self.callbacks_
             )
             self.interrupted_ = not self.stopped_early_
-            if self.history and "train_loss" not in self.history[-1]:
+            if self.history and "train_loss" not in self.last_epoch():
+                # History is a list of per-epoch dicts (skorch 1.2.0, 1.4.0).
                 del self.history[-1]  # an epoch cut short records no loss
             raise
+
+    def continue_incrementally(self) -> None:
+        """Train on every row of each later call: no validation split, no early stop.
+
+        ``partial_fit`` trains on whatever chunk it is given: like
+        scikit-learn's MLP it holds out no validation rows and never stops
+        early. The one way an initialised net (fresh, or fitted by ``fit``)
+        goes incremental; the other callbacks keep their state.
+        """
+        self.train_split = None
+        kept = [(n, cb) for n, cb in self.callbacks_ if not isinstance(cb, EarlyStopping)]
+        if len(kept) < len(self.callbacks_):
+            self.callbacks_ = kept
+            self._listeners = {}  # skae's cache of hook listeners (below)
+
+    def last_epoch(self) -> dict:
+        """The record of the latest epoch, the dict itself (not a copy).
+
+        skorch's ``History.__getitem__`` copies the whole epoch list on every
+        lookup (``to_list``; skorch 1.2.0, 1.4.0); History is a list
+        subclass, so plain list indexing gives the record without the copy.
+        Writing into the record writes into the history. A history that is
+        not a list (skorch's ``DistributedHistory``) is indexed as it is.
+        """
+        history = self.history
+        if isinstance(history, list):
+            return list.__getitem__(history, -1)
+        return history[-1]
 
     # -- per-batch overhead: skip work that does nothing -----------------------
     def initialize_callbacks(self):
         super().initialize_callbacks()
+        # skae's own cache, not a skorch attribute (skorch 1.2.0 and 1.4.0 have
+        # no ``_listeners``); rebuilt whenever callbacks_ changes.
         self._listeners = {}
         return self
 
@@ -159,15 +196,16 @@ class AutoencoderNet(NeuralNet):
             self.on_batch_end(self, batch=batch, training=training, **step)
         if losses:
             values = torch.stack(losses).float().cpu().tolist()
-            records = self.history[-1]["batches"][-len(losses) :]
+            records = self.last_epoch()["batches"][-len(losses) :]
             for record, loss, size in zip(records, values, sizes, strict=True):
                 record[prefix + "_loss"] = loss
                 record[prefix + "_batch_size"] = size
         self.history.record(prefix + "_batch_count", len(losses))
 
     def _set_training(self, training: bool = True) -> None:
-        # skorch switches train/eval mode on every batch; walking the module
-        # tree each time is pure overhead once the mode is already right.
+        # skorch-private hook (skorch 1.2.0, 1.4.0: sets train/eval on every
+        # module and criterion). skorch switches the mode on every batch;
+        # walking the module tree each time is pure overhead once it is right.
         if self.module_.training is training and self.criterion_.training is training:
             return
         super()._set_training(training)
@@ -260,6 +298,8 @@ class AutoencoderNet(NeuralNet):
         if scaler is None:
             return super().train_step(batch, **fit_params)
         # GradScaler cannot step through an optimizer closure: one explicit step.
+        # skorch-private: _zero_grad_optimizer() and _optimizers (the names of
+        # the net's optimizers, each set as name + "_"), skorch 1.2.0, 1.4.0.
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
@@ -405,6 +445,35 @@ class AutoencoderNet(NeuralNet):
         return observed_row_mean(self.elementwise_error(x), observed_mask(x))
 
 
+@contextmanager
+def training_state_restored_on_failure(net):
+    """Undo in-place training of an existing ``net`` if the block raises.
+
+    ``partial_fit`` continues training the fitted net object itself, so
+    restoring the estimator's attributes alone would keep weights a failed
+    (say, diverged) call left behind: the module's, the optimizers' and the
+    gradient scaler's states and the history are put back. ``net=None``
+    (nothing to protect) is a no-op.
+    """
+    if net is None:
+        yield
+        return
+    # skorch-private: _optimizers, the names of the optimizers (skorch 1.2.0, 1.4.0).
+    names = ["module", *net._optimizers]
+    if getattr(net, "grad_scaler_", None) is not None:
+        names.append("grad_scaler")
+    saved = {name: copy.deepcopy(getattr(net, name + "_").state_dict()) for name in names}
+    n_epochs = len(net.history)
+    try:
+        yield
+    except BaseException:
+        for name, state in saved.items():
+            getattr(net, name + "_").load_state_dict(state)
+        # History is a list of per-epoch dicts (skorch 1.2.0, 1.4.0).
+        del net.history[n_epochs:]
+        raise
+
+
 # -- denoising --------------------------------------------------------------------------
 NOISE_KINDS = ("gaussian", "mask", "salt_pepper")
 
@@ -413,29 +482,29 @@ def corrupt(
     x: torch.Tensor,
     kind: str,
     level: float,
-    clip: tuple[float, float] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Return a corrupted copy of ``x``, drawn from torch's default generators.
 
     - ``"gaussian"``: add noise of standard deviation ``level``;
     - ``"mask"``: set a random fraction ``level`` of the entries to 0;
     - ``"salt_pepper"``: set a random fraction ``level`` of the entries to the
-      low or the high end of ``clip`` (0 and 1 when ``clip`` is None), half each.
+      low or the high end of ``value_range`` (0 and 1 when it is None), half each.
 
-    The result is clipped to ``clip`` when it is given.
+    The result is clipped to ``value_range`` when it is given.
     """
     if kind == "gaussian":
         noisy = x + level * torch.randn_like(x)
     elif kind == "mask":
         noisy = x * (torch.rand_like(x) >= level)
     elif kind == "salt_pepper":
-        low, high = clip if clip is not None else (0.0, 1.0)
+        low, high = value_range if value_range is not None else (0.0, 1.0)
         u = torch.rand_like(x)
         noisy = torch.where(u < level / 2, low, torch.where(u < level, high, x))
     else:
         raise ValueError(f"Unknown noise {kind!r}; expected one of {NOISE_KINDS}.")
-    if clip is not None:
-        noisy = noisy.clamp(*clip)
+    if value_range is not None:
+        noisy = noisy.clamp(*value_range)
     return noisy
 
 
@@ -448,7 +517,7 @@ class DenoisingNet(AutoencoderNet):
 
     Parameters
     ----------
-    noise, noise_level, clip
+    noise, noise_level, value_range
         Passed to :func:`corrupt`.
     """
 
@@ -457,20 +526,20 @@ class DenoisingNet(AutoencoderNet):
         *args,
         noise: str = "gaussian",
         noise_level: float = 0.5,
-        clip: tuple[float, float] | None = None,
+        value_range: tuple[float, float] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.noise = noise
         self.noise_level = noise_level
-        self.clip = clip
+        self.value_range = value_range
 
     def train_step(self, batch, **fit_params):
         # Corrupt once per optimizer step, in train_step rather than
         # train_step_single: engines layered over this one (Accelerate's mixin)
         # replace train_step_single but keep calling this hook.
         X_clean, y_clean = batch
-        X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.clip)
+        X_noisy = corrupt(X_clean, self.noise, self.noise_level, self.value_range)
         return super().train_step((X_noisy, y_clean), **fit_params)
 
 

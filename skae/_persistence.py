@@ -22,11 +22,21 @@ hold other estimators, scalers and thresholds need no code here:
 ``_set_persist_state(self, state: dict) -> None``
     Restore that state on an instance built from the saved parameters.
     Default: ``setattr`` for each item.
+
+A renamed parameter is declared in the class attribute ``_renamed_params``
+(``{old name: new name}``): a file written before the rename, which sets the old
+name, loads with its value under the new name; the ``"deprecated"`` placeholder
+that files written while the old name is deprecated hold is dropped.
+
+:mod:`skae._io` (``skae.save``/``skae.load``) writes the same kind of file for a
+scikit-learn pipeline holding skae estimators, its scikit-learn parts stored
+through skops.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -40,7 +50,11 @@ import torch
 from ._version import __version__
 
 FORMAT_NAME = "skae"
-FORMAT_VERSION = 1
+# The newest format version this skae reads and writes. A file holding one
+# estimator is written as version 1 (readable by every skae); a file holding a
+# scikit-learn composite with skae steps (skae._io) as version 2.
+FORMAT_VERSION = 2
+ESTIMATOR_FORMAT_VERSION = 1
 
 # scikit-learn classes a file may name (e.g. the scaler inside AnomalyDetector).
 _SKLEARN_CLASSES = {
@@ -225,6 +239,33 @@ def _all_strings(values) -> bool:
     return isinstance(values, str)
 
 
+def _rename_params(cls: type, params: dict, name: str) -> dict:
+    """Saved ``params`` with the parameters ``cls`` renamed since under their new names."""
+    renamed = getattr(cls, "_renamed_params", None) or {}
+    params = dict(params)
+    for old, new in renamed.items():
+        if old not in params:
+            continue
+        value = params.pop(old)
+        if isinstance(value, str) and value == "deprecated":
+            continue  # written while the old name was deprecated: new name in use
+        default = inspect.signature(cls).parameters[new].default
+        if new in params and not _same_value(params[new], default):
+            raise ValueError(
+                f"The file sets both {old} and {new} on {name}; {old} is the former "
+                f"name of {new}, so only one can be given."
+            )
+        params[new] = value
+    return params
+
+
+def _same_value(a, b) -> bool:
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except (TypeError, ValueError):  # e.g. arrays
+        return False
+
+
 class _Decoder:
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
@@ -239,6 +280,7 @@ class _Decoder:
                 f"{sorted(self.whitelist)}."
             )
         params = {str(k): self.value(v) for k, v in doc["params"].items()}
+        params = _rename_params(cls, params, name)
         try:
             est = cls(**params)
         except TypeError as exc:
@@ -321,22 +363,35 @@ def _checksum(document: str, tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_estimator(estimator, path: str | os.PathLike) -> None:
-    """Write ``estimator`` to ``path`` (see the module docstring for the format)."""
+def write_model_file(
+    path: str | os.PathLike,
+    content: dict,
+    tensors: dict[str, torch.Tensor],
+    *,
+    format_version: int = ESTIMATOR_FORMAT_VERSION,
+    versions: dict[str, str] | None = None,
+) -> None:
+    """Write a model file: ``content`` (JSON) and ``tensors``, with a checksum."""
     from safetensors.torch import save
 
-    encoder = _Encoder()
     body = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "versions": _versions(),
-        "estimator": encoder.estimator(estimator, "estimator"),
+        "format_version": format_version,
+        "versions": {**_versions(), **(versions or {})},
+        **content,
     }
     document = json.dumps(body, allow_nan=False, sort_keys=True)
-    metadata = {"skae": document, "sha256": _checksum(document, encoder.tensors)}
-    data = save(encoder.tensors, metadata=metadata)
+    metadata = {"skae": document, "sha256": _checksum(document, tensors)}
+    data = save(tensors, metadata=metadata)
     with open(path, "wb") as f:
         f.write(data)
+
+
+def save_estimator(estimator, path: str | os.PathLike) -> None:
+    """Write ``estimator`` to ``path`` (see the module docstring for the format)."""
+    encoder = _Encoder()
+    content = {"estimator": encoder.estimator(estimator, "estimator")}
+    write_model_file(path, content, encoder.tensors)
 
 
 def _read_header(data: bytes, path) -> dict:
@@ -362,44 +417,11 @@ def _read_header(data: bytes, path) -> dict:
     return {"document": document, "checksum": checksum, "body": body}
 
 
-def load(path: str | os.PathLike):
-    """Load an estimator written by ``save`` -- without running code from the file.
+def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The JSON body and the tensors of a skae model file, checked but not decoded.
 
-    The file is parsed as JSON plus safetensors tensors; no pickle, no imports
-    named by the file. Only skae's public estimators (and the scikit-learn
-    scalers they may hold) can be reconstructed. The network is rebuilt on the
-    CPU whatever device it was trained on; the ``device`` parameter keeps its
-    saved value (set it with ``set_params`` before refitting elsewhere).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A file written by ``save``.
-
-    Returns
-    -------
-    estimator : skae estimator
-        The estimator, fitted if it was fitted when saved, giving the same
-        outputs as the saved one.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a skae model file, is truncated or was modified after
-        saving, was written in a newer format version, names a class skae does
-        not load, or holds weights that do not match its parameters.
-
-    Examples
-    --------
-    >>> import os, tempfile, numpy as np, skae
-    >>> X = np.random.default_rng(0).normal(size=(50, 4))
-    >>> ae = skae.AutoencoderTransformer(max_epochs=2, random_state=0).fit(X)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = os.path.join(folder, "model.safetensors")
-    ...     ae.save(path)
-    ...     loaded = skae.load(path)
-    >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
-    True
+    Refuses, with a ``ValueError``, files that are not skae model files, are
+    truncated, were written in a newer format version or changed after saving.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load as load_tensors
@@ -429,13 +451,69 @@ def load(path: str | os.PathLike):
             f"{path} was modified or corrupted after it was saved: its checksum does "
             "not match its contents."
         )
-    doc = body.get("estimator")
+    return body, tensors
+
+
+def decode_estimator(doc, tensors: dict[str, torch.Tensor], path) -> Any:
+    """The estimator a file's JSON ``doc`` describes (``path`` names it in errors)."""
     if not isinstance(doc, dict):
         raise ValueError(f"{path} holds no estimator.")
     try:
         return _Decoder(tensors).estimator(doc)
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path} holds a malformed estimator description: {exc}") from None
+
+
+def load(path: str | os.PathLike):
+    """Load one estimator written by ``est.save`` -- without running code from the file.
+
+    The file is parsed as JSON plus safetensors tensors; no pickle, no imports
+    named by the file. Only registered classes (skae's estimators and their
+    subclasses) and the scikit-learn scalers they may hold can be
+    reconstructed. The network is rebuilt on the CPU whatever device it was
+    trained on; the ``device`` parameter keeps its saved value (set it with
+    ``set_params`` before refitting elsewhere). :func:`skae.load` also reads
+    the files of :func:`skae.save` that hold a scikit-learn pipeline.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``save``.
+
+    Returns
+    -------
+    estimator : skae estimator
+        The estimator, fitted if it was fitted when saved, giving the same
+        outputs as the saved one.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a skae model file, is truncated or was modified after
+        saving, was written in a newer format version, names a class skae does
+        not load, or holds weights that do not match its parameters.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> from skae._persistence import load
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> ae = AutoencoderTransformer(max_epochs=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.safetensors")
+    ...     ae.save(path)
+    ...     loaded = load(path)
+    >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
+    True
+    """
+    body, tensors = read_model_file(path)
+    if "composite" in body:
+        raise ValueError(
+            f"{path} holds a scikit-learn estimator with skae steps, written by "
+            "skae.save(); load it with skae.load()."
+        )
+    return decode_estimator(body.get("estimator"), tensors, path)
 
 
 class PersistenceMixin:

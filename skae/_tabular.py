@@ -390,6 +390,30 @@ def pass_categories_through(scaler, table: dict | None):
     return scaler
 
 
+def unseen_categories(table: dict | None, Z: np.ndarray) -> np.ndarray:
+    """Which cells of each categorical column hold a category not seen at fit.
+
+    ``Z`` is the encoded table (scaled or not: the one-hot blocks pass
+    through). Returns a boolean array of shape ``(n_rows, n_categorical)``; a
+    missing cell is not unseen.
+    """
+    if is_all_numeric(table):
+        return np.zeros((Z.shape[0], 0), dtype=bool)
+    blocks = [
+        (np.asarray(share), start, stop)
+        for kind, share, (start, stop) in zip(
+            table["kinds"], table["shares"], _layout(table), strict=True
+        )
+        if kind == CATEGORICAL
+    ]
+    out = np.zeros((Z.shape[0], len(blocks)), dtype=bool)
+    for j, (share, start, stop) in enumerate(blocks):
+        observed = np.rint(Z[:, start:stop] + share)  # one-hot, zeros if unseen, NaN
+        out[:, j] = np.nansum(observed, axis=1) == 0
+        out[:, j] &= ~np.isnan(Z[:, start])
+    return out
+
+
 def column_weights(table: dict | None, n_columns: int) -> np.ndarray:
     """Weight of each original column in a row's error: its share of the encoded width.
 

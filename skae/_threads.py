@@ -155,3 +155,21 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
                     target = None  # other blocks still run with their count
             if target is not None and torch.get_num_threads() != target:
                 torch.set_num_threads(target)
+
+
+def uses_threads(method):
+    """Run an inference method of a fitted estimator under its ``n_jobs`` thread count.
+
+    The estimator's ``_threads_for(module)`` gives the context; an unfitted
+    estimator (no ``net_``) runs the method as is, which then raises.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        net = getattr(self, "net_", None)
+        if net is None or not hasattr(net, "module_"):
+            return method(self, *args, **kwargs)  # unfitted: the method raises
+        with self._threads_for(net.module_):
+            return method(self, *args, **kwargs)
+
+    return wrapper

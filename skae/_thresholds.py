@@ -116,29 +116,32 @@ def check_anomaly_labels(y) -> np.ndarray:
     return y
 
 
-def offset_from_labels(scores: np.ndarray, y: np.ndarray, precision: float | None) -> float:
+def offset_from_labels(
+    scores: np.ndarray, y: np.ndarray, min_precision: float | None
+) -> float:
     """Offset chosen on labelled rows (``y == 1`` marks anomalies).
 
-    With ``precision=None`` the offset maximises the F1 score of the anomaly
-    class on these rows; otherwise it is the most permissive offset (highest
-    recall) whose precision is at least ``precision``. The offset is placed
-    halfway between the last flagged score and the next one up, so it does not
-    sit exactly on a labelled row.
+    With ``min_precision=None`` the offset maximises the F1 score of the
+    anomaly class on these rows; otherwise it is the most permissive offset
+    (highest recall) whose precision is at least ``min_precision``. The offset
+    is placed halfway between the last flagged score and the next one up, so it
+    does not sit exactly on a labelled row.
     """
     anomaly_score = -np.asarray(scores, dtype=np.float64)
     prec, rec, thresholds = precision_recall_curve(y, anomaly_score)
     # precision_recall_curve's last point (recall 0) has no threshold.
     prec, rec = prec[:-1], rec[:-1]
-    if precision is None:
+    if min_precision is None:
         with np.errstate(invalid="ignore", divide="ignore"):
             f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
         best = int(np.argmax(f1))
     else:
-        reaching = np.flatnonzero(prec >= precision)
+        reaching = np.flatnonzero(prec >= min_precision)
         if reaching.size == 0:
             raise ValueError(
-                f"No threshold reaches precision={precision} on these labelled rows; "
-                f"the best precision any threshold gives is {prec.max():.3f}."
+                f"No threshold reaches min_precision={min_precision} on these "
+                "labelled rows; the best precision any threshold gives is "
+                f"{prec.max():.3f}."
             )
         best = int(reaching[np.argmax(rec[reaching])])
     # Rows with anomaly_score >= thresholds[best] are flagged, i.e. scores <= -t.

@@ -10,9 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._architectures import CalibratedGaussian, Standardizer, VariationalAutoencoder
-from ._base import BaseAutoencoder, uses_threads
+from ._base import BaseAutoencoder
 from ._docstrings import fill_doc
 from ._nets import VAENet
+from ._threads import uses_threads
 
 
 @fill_doc

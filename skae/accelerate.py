@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from skorch.hf import AccelerateMixin
 
-from ._base import _silent
+from ._callbacks import silent
 from ._nets import AutoencoderNet
 
 __all__ = ["AccelerateEstimatorMixin", "AcceleratedAutoencoderNet", "accelerated_net_class"]
@@ -133,7 +133,7 @@ class AccelerateEstimatorMixin:
         )
         # Accelerate owns device placement and autocast; only the main process
         # prints, and only when asked to.
-        sink = accelerator.print if self.verbose else _silent
+        sink = accelerator.print if self.verbose else silent
         return {
             **params,
             "precision": None,

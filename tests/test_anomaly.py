@@ -15,6 +15,8 @@ from sklearn.preprocessing import QuantileTransformer
 import skae
 import skae._anomaly
 import skae._data
+import skae._neighbors
+import skae._tabular
 from skae import (
     AnomalyDetector,
     AutoencoderTransformer,
@@ -94,6 +96,85 @@ def test_distance_weight_one_ranks_rows_by_robust_distance(data):
     )
 
 
+def test_weights_of_the_score_parts_resolve_from_auto(data):
+    default = AnomalyDetector()._resolved_weights()
+    assert default == {"reconstruction": 0.2, "distance": 0.0, "neighbors": 0.8}
+    given = AnomalyDetector(tiny())._resolved_weights()
+    assert given == pytest.approx(
+        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0}
+    )
+    mixed = AnomalyDetector(distance_weight=0.5)._resolved_weights()
+    assert mixed == pytest.approx(
+        {"reconstruction": 0.1, "distance": 0.5, "neighbors": 0.4}
+    )
+    detector = AnomalyDetector(
+        tiny(max_epochs=1), distance_weight=0.5, neighbors_weight=0.7
+    )
+    with pytest.raises(ValueError, match="distance_weight \\+ neighbors_weight"):
+        detector.fit(data)
+    assert not hasattr(detector, "offset_")
+
+
+def knn_mean_distance(reference, rows, k, leave_out_self=False):
+    d = np.sqrt(((rows[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2))
+    d = np.sort(d, axis=1)
+    return d[:, 1 : k + 1].mean(axis=1) if leave_out_self else d[:, :k].mean(axis=1)
+
+
+def test_neighbors_part_is_mean_distance_to_nearest_training_rows(data):
+    detector = AnomalyDetector(
+        tiny(max_epochs=1), distance_weight=0, neighbors_weight=1, n_neighbors=5
+    ).fit(data)
+    med = np.median(data, axis=0)
+    q25, q75 = np.percentile(data, [25, 75], axis=0)
+    U = (data - med) / (q75 - q25)  # robust scaling, not clipped
+    np.testing.assert_allclose(detector.neighbors_reference_, U)
+    # Training rows are scored without themselves; new rows against all.
+    loo = knn_mean_distance(U, U, 5, leave_out_self=True)
+    np.testing.assert_array_equal(np.argsort(-detector.train_scores_), np.argsort(loo))
+    new = make_data(n=50, seed=1)
+    new[0] = 5 * new[0]
+    dist = knn_mean_distance(U, (new - med) / (q75 - q25), 5)
+    np.testing.assert_array_equal(
+        np.argsort(-detector.score_samples(new)), np.argsort(dist)
+    )
+    assert detector.predict(new[:1])[0] == -1
+
+
+def test_unseen_category_is_far_from_every_training_row_in_the_neighbors_part(data):
+    frame = pd.DataFrame(data[:, :3], columns=list("abc"))
+    frame["kind"] = np.where(data[:, 0] > 0, "up", "down")
+    detector = AnomalyDetector(tiny(max_epochs=1), distance_weight=0, neighbors_weight=1)
+    detector.fit(frame)
+    new = frame.iloc[:4].copy()
+    new.loc[[0, 1], "kind"] = "sideways"  # never seen at fit
+    new.loc[2, "kind"] = (
+        "up" if new.loc[2, "kind"] == "down" else "down"
+    )  # seen, mismatched
+    parts = detector._neighbors_part(_tabular_encode(detector, new))
+    assert parts[0] > parts[2] and parts[1] > parts[2]
+    assert min(parts[:2]) >= skae._anomaly.UNSEEN_CATEGORY_DISTANCE
+    assert (detector.score_samples(new.iloc[:2]) < detector.train_scores_.min()).all()
+
+
+def _tabular_encode(detector, frame):
+    return skae._tabular.validate(detector, frame, reset=False)
+
+
+def test_neighbors_reference_is_a_capped_random_sample(data, monkeypatch):
+    monkeypatch.setattr(skae._neighbors, "MAX_REFERENCE_ROWS", 40)
+    detector = AnomalyDetector(tiny(max_epochs=1), neighbors_weight=0.5, random_state=0)
+    detector.fit(data)
+    assert detector.neighbors_reference_.shape == (40, data.shape[1])
+    # A row's score does not depend on the rows scored with it.
+    scores = detector.score_samples(data)
+    np.testing.assert_allclose(detector.score_samples(data[:7]), scores[:7])
+    again = AnomalyDetector(tiny(max_epochs=1), neighbors_weight=0.5, random_state=0)
+    np.testing.assert_array_equal(
+        again.fit(data).neighbors_reference_, detector.neighbors_reference_
+    )
+
+
 def test_default_score_is_stouffer_mix_of_error_and_distance(fitted, data):
     def normal_score(train):
         """Phi^-1(1 - p) of training values, p their mid-rank right-tail share."""
@@ -135,7 +216,7 @@ def test_auto_contamination_flags_rows_beyond_k_robust_log_deviations(fitted, da
         median = np.median(t)
         return (t - median) / (MAD_TO_STD * np.median(np.abs(t - median)))
 
-    w = fitted.distance_weight
+    w = fitted.score_weights_["distance"]
     errors = fitted.reconstruction_error(data)
     distance = np.mean(robust_z(data, data) ** 2, axis=1)
     z = ((1 - w) * robust_log_z(errors) + w * robust_log_z(distance)) / np.hypot(1 - w, w)
@@ -361,7 +442,7 @@ def test_labels_threshold_maximises_f1(fitted, labelled):
 
 def test_labels_threshold_reaches_precision(fitted, labelled):
     X, y = labelled
-    fitted.set_threshold_from_labels(X, y, precision=0.95)
+    fitted.set_threshold_from_labels(X, y, min_precision=0.95)
     flagged = fitted.predict(X) == -1
     assert precision_score(y, flagged) >= 0.95
     recall = recall_score(y, flagged)
@@ -382,16 +463,33 @@ def test_labels_threshold_rejects_bad_labels(fitted, labelled):
         fitted.set_threshold_from_labels(X, np.zeros_like(y))
     with pytest.raises(ValueError, match="rows but y has"):
         fitted.set_threshold_from_labels(X, y[:-1])
-    with pytest.raises(ValueError, match="precision"):
-        fitted.set_threshold_from_labels(X, y, precision=1.5)
+    with pytest.raises(ValueError, match=r"min_precision must be .*; got 1\.5"):
+        fitted.set_threshold_from_labels(X, y, min_precision=1.5)
 
 
 def test_unreachable_precision_is_a_clear_error(fitted):
     X = make_data(n=40, seed=7)
     y = np.zeros(40, dtype=int)
     y[np.argmax(fitted.score_samples(X))] = 1  # the most normal row is the anomaly
-    with pytest.raises(ValueError, match="No threshold reaches precision"):
-        fitted.set_threshold_from_labels(X, y, precision=1.0)
+    with pytest.raises(ValueError, match="No threshold reaches min_precision"):
+        fitted.set_threshold_from_labels(X, y, min_precision=1.0)
+
+
+def test_precision_is_a_deprecated_alias_of_min_precision(fitted, labelled):
+    X, y = labelled
+    offset = fitted.set_threshold_from_labels(X, y, min_precision=0.95).offset_
+    positional = fitted.set_threshold_from_labels(X, y, 0.95).offset_
+    with pytest.warns(FutureWarning, match=r"precision .*renamed min_precision.*0\.4"):
+        old = fitted.set_threshold_from_labels(X, y, precision=0.95).offset_
+    assert old == offset == positional
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=r"precision must be .*; got 1\.5"),
+    ):
+        fitted.set_threshold_from_labels(X, y, precision=1.5)
+    with pytest.raises(ValueError, match="give min_precision only, not both"):
+        fitted.set_threshold_from_labels(X, y, min_precision=0.9, precision=0.9)
+    assert fitted.offset_ == old  # the refused calls changed nothing
 
 
 @pytest.mark.parametrize(
@@ -636,7 +734,9 @@ def test_lazy_fit_with_a_given_estimator_and_bad_values(small_chunks):
 def test_partial_fit_continues_networks_and_recalibrates_on_rows_seen(small_chunks):
     X = with_outliers(n=900)
     chunks = np.array_split(np.random.RandomState(0).permutation(X), 6)
-    detector = AnomalyDetector(random_state=0)
+    # No neighbour part: a row of the reference scores without itself in
+    # train_scores_ (tested below), which this test's equality would not see.
+    detector = AnomalyDetector(random_state=0, neighbors_weight=0)
     references = []
     for _epoch in range(5):
         for chunk in chunks:
@@ -657,7 +757,7 @@ def test_partial_fit_continues_networks_and_recalibrates_on_rows_seen(small_chun
     assert np.all(detector.predict(X[:5]) == -1)
     assert np.mean(detector.predict(X[5:]) == -1) < 0.25
     # Same calls, same model.
-    again = AnomalyDetector(random_state=0)
+    again = AnomalyDetector(random_state=0, neighbors_weight=0)
     for _epoch in range(5):
         for chunk in chunks:
             again.partial_fit(chunk)

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -32,7 +33,9 @@ def test_denoiser_beats_clean_autoencoder_on_noisy_held_out_digits(digits):
     rng = np.random.default_rng(0)
     noisy = np.clip(X_test + 0.5 * rng.standard_normal(X_test.shape), 0, 1)
     params = dict(n_components=16, hidden_layer_sizes=(64,), max_epochs=20, lr=3e-3)
-    dae = DenoisingAutoencoder(noise_level=0.5, clip=(0, 1), random_state=0, **params)
+    dae = DenoisingAutoencoder(
+        noise_level=0.5, value_range=(0, 1), random_state=0, **params
+    )
     dae.fit(X_train)
     plain = AutoencoderTransformer(random_state=0, **params).fit(X_train)
     dae_error = np.mean((dae.denoise(noisy) - X_test) ** 2)
@@ -91,17 +94,17 @@ def test_y_is_ignored(digits):
 
 
 @pytest.mark.parametrize(
-    "kind, level, clip",
+    "kind, level, value_range",
     [("gaussian", 0.5, None), ("gaussian", 0.5, (0.0, 1.0)), ("mask", 0.25, None),
      ("salt_pepper", 0.2, None), ("salt_pepper", 0.2, (-1.0, 2.0))],
 )  # fmt: skip
-def test_corrupt_draws_the_declared_noise(kind, level, clip):
+def test_corrupt_draws_the_declared_noise(kind, level, value_range):
     torch.manual_seed(0)
     x = torch.full((2000, 5), 0.5)
-    noisy = corrupt(x, kind, level, clip)
+    noisy = corrupt(x, kind, level, value_range)
     changed = noisy != x
     if kind == "gaussian":
-        if clip is None:  # (clipping shrinks the spread)
+        if value_range is None:  # (clipping shrinks the spread)
             assert (noisy - x).std().item() == pytest.approx(level, rel=0.05)
         assert changed.float().mean() > 0.99
     else:
@@ -109,18 +112,18 @@ def test_corrupt_draws_the_declared_noise(kind, level, clip):
         if kind == "mask":
             assert set(noisy[changed].unique().tolist()) == {0.0}
         else:
-            low, high = clip or (0.0, 1.0)
+            low, high = value_range or (0.0, 1.0)
             values = noisy[changed]
             assert set(values.unique().tolist()) == {low, high}
             assert (values == low).float().mean().item() == pytest.approx(0.5, abs=0.05)
-    if clip is not None:
-        assert noisy.min() >= clip[0] and noisy.max() <= clip[1]
-    assert not torch.equal(noisy, corrupt(x, kind, level, clip))  # fresh every call
+    if value_range is not None:
+        assert noisy.min() >= value_range[0] and noisy.max() <= value_range[1]
+    assert not torch.equal(noisy, corrupt(x, kind, level, value_range))  # fresh every call
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "mask", "salt_pepper"])
 def test_every_noise_kind_trains(digits, noise):
-    dae = DenoisingAutoencoder(noise=noise, noise_level=0.2, clip=(0, 1), **FAST)
+    dae = DenoisingAutoencoder(noise=noise, noise_level=0.2, value_range=(0, 1), **FAST)
     losses = dae.fit(digits[0]).history_[:, "train_loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
@@ -167,10 +170,59 @@ def test_cuda_denoiser(digits):
         (dict(noise="blur"), "noise"),
         (dict(noise_level=-0.1), "noise_level"),
         (dict(noise="mask", noise_level=1.5), "must be in [0, 1]; got 1.5"),
-        (dict(clip=(1.0, 0.0)), "clip must be None or a pair (low, high) with low < high"),
-        (dict(clip=(0.0,)), "clip must be None or a pair"),
+        (
+            dict(value_range=(1.0, 0.0)),
+            "value_range must be None or a pair (low, high) with low < high",
+        ),
+        (dict(value_range=(0.0,)), "value_range must be None or a pair"),
     ],
 )
 def test_bad_noise_parameters_raise_at_fit(digits, params, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         DenoisingAutoencoder(**{**FAST, **params}).fit(digits[0])
+
+
+# -- clip, the former name of value_range (deprecated in 0.2, removed in 0.4) ------------
+def test_clip_is_a_deprecated_alias_of_value_range(digits):
+    X = digits[0][:200]
+    params = dict(noise="salt_pepper", noise_level=0.3, **FAST)
+    new = DenoisingAutoencoder(value_range=(-1.0, 2.0), **params).fit(X)
+    old = DenoisingAutoencoder(clip=(-1.0, 2.0), **params)
+    with pytest.warns(FutureWarning, match=r"clip .*renamed value_range.*removed in 0\.4"):
+        old.fit(X)
+    # The old value is used: the same corruption, so the same network.
+    assert old.net_.value_range == new.net_.value_range == (-1.0, 2.0)
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
+    # The parameters stay as given (get_params, clone, set_params).
+    assert old.get_params()["clip"] == (-1.0, 2.0) and old.value_range is None
+    assert clone(old).get_params()["clip"] == (-1.0, 2.0)
+    assert new.get_params()["clip"] == "deprecated" and "clip" not in repr(new)
+    with pytest.warns(FutureWarning, match="value_range"):
+        DenoisingAutoencoder(**params).set_params(clip=(0, 1)).partial_fit(X)
+
+
+def test_the_warning_points_at_the_callers_line(digits):
+    dae = DenoisingAutoencoder(clip=(0, 1), **FAST)
+    with pytest.warns(FutureWarning) as record:
+        dae.fit(digits[0][:100])
+    assert [w.filename for w in record] == [__file__]
+
+
+@pytest.mark.parametrize("clip", [(0, 1), None])
+def test_clip_and_value_range_together_are_an_error(digits, clip):
+    dae = DenoisingAutoencoder(clip=clip, value_range=(0, 1), **FAST)
+    with pytest.raises(
+        ValueError, match="clip was renamed value_range; give value_range only"
+    ):
+        dae.fit(digits[0])
+    assert not hasattr(dae, "net_")
+
+
+def test_bad_clip_is_refused_under_its_own_name(digits):
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=re.escape("clip must be None or a pair")),
+    ):
+        DenoisingAutoencoder(clip=(1.0, 0.0), **FAST).fit(digits[0])
+    with pytest.raises(ValueError, match="clip"):  # scikit-learn's constraint check
+        DenoisingAutoencoder(clip="yes", **FAST).fit(digits[0])

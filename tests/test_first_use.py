@@ -100,3 +100,4 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)
     assert (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "pipeline.safetensors").exists()

@@ -22,7 +22,12 @@ from torch import nn
 
 import skae
 from skae import _persistence as persistence
-from skae._persistence import FORMAT_VERSION, PersistenceMixin, _checksum
+from skae._persistence import (
+    ESTIMATOR_FORMAT_VERSION,
+    FORMAT_VERSION,
+    PersistenceMixin,
+    _checksum,
+)
 
 per_estimator = pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
 
@@ -138,7 +143,8 @@ def test_file_records_versions_and_fitted_attributes(saved):
     est, path = saved["AutoencoderTransformer"]
     metadata, _ = read_file(path)
     body = json.loads(metadata["skae"])
-    assert body["format_version"] == FORMAT_VERSION
+    # One estimator is written in format version 1, which every skae reads.
+    assert body["format_version"] == ESTIMATOR_FORMAT_VERSION == 1
     import sklearn
 
     assert body["versions"]["skae"] == skae.__version__
@@ -269,7 +275,8 @@ def test_newer_format_version_is_refused(saved, tmp_path):
         body["versions"]["skae"] = "99.0"
 
     bad = rewrite(path, tmp_path / "new.safetensors", edit_body=newer)
-    with pytest.raises(ValueError, match=r"skae 99\.0 .*format version 2.*Upgrade skae"):
+    newer_version = rf"format version {FORMAT_VERSION + 1}\b"
+    with pytest.raises(ValueError, match=rf"skae 99\.0 .*{newer_version}.*Upgrade skae"):
         skae.load(bad)
 
 
@@ -449,3 +456,72 @@ def test_a_class_outside_the_mixin_cannot_be_saved(tmp_path):
 
     with pytest.raises(TypeError, match="cannot be saved"):
         persistence.save_estimator(Plain(), tmp_path / "p.safetensors")
+
+
+# -- renamed parameters: files written with the old names still load -------------------
+def test_denoiser_file_written_with_clip_loads_under_value_range(tmp_path):
+    # A 0.1 file names the range clip and knows no value_range.
+    params = dict(
+        noise="salt_pepper", hidden_layer_sizes=(4,), max_epochs=2, random_state=0
+    )
+    est = skae.DenoisingAutoencoder(value_range=(0, 1), **params).fit(X)
+    path = save_and_return(est, tmp_path / "new.safetensors")
+
+    def as_in_0_1(body):
+        saved = body["estimator"]["params"]
+        assert saved.pop("clip") == "deprecated"
+        saved["clip"] = saved.pop("value_range")
+        body["versions"]["skae"] = "0.1.0"
+
+    old = rewrite(path, tmp_path / "old.safetensors", edit_body=as_in_0_1)
+    assert "value_range" not in read_file(old)[0]["skae"]
+    loaded = skae.load(old)  # no FutureWarning: warnings are errors here
+    assert loaded.value_range == (0, 1) and loaded.clip == "deprecated"
+    assert loaded.net_.value_range == (0.0, 1.0)
+    assert_same_params(loaded, est)
+    assert_same_outputs(loaded, est, X)
+    clone(loaded).fit(X)  # refits under the new name, without a warning
+
+
+def test_both_names_of_a_renamed_parameter_in_a_file_are_refused(tmp_path):
+    est = skae.DenoisingAutoencoder(
+        value_range=(0, 1), hidden_layer_sizes=(4,), max_epochs=1
+    )
+    path = save_and_return(est, tmp_path / "new.safetensors")
+
+    def both(body):
+        body["estimator"]["params"]["clip"] = {"$tuple": [-1, 2]}
+
+    bad = rewrite(path, tmp_path / "both.safetensors", edit_body=both)
+    with pytest.raises(ValueError, match="sets both clip and value_range"):
+        skae.load(bad)
+
+
+class Renamed(PersistenceMixin, BaseEstimator):
+    """An estimator whose parameter ``old`` was renamed ``new`` and then removed."""
+
+    _renamed_params = {"old": "new"}
+
+    def __init__(self, new=None):
+        self.new = new
+
+
+@pytest.mark.parametrize(
+    "saved_params, new",
+    [
+        ({"old": 5}, 5),  # written before the rename
+        ({"old": "deprecated", "new": 3}, 3),  # written while old was deprecated
+        ({"old": 5, "new": None}, 5),  # the deprecated name was used then
+        ({"new": 3}, 3),
+    ],
+)
+def test_renamed_parameters_load_after_the_old_name_is_gone(tmp_path, saved_params, new):
+    path = save_and_return(Renamed(), tmp_path / "r.safetensors")
+
+    def with_params(body):
+        body["estimator"]["params"] = saved_params
+
+    loaded = skae.load(
+        rewrite(path, tmp_path / "edited.safetensors", edit_body=with_params)
+    )
+    assert type(loaded) is Renamed and loaded.get_params() == {"new": new}

@@ -152,6 +152,18 @@ def test_partial_fit_checks_width_and_continues_a_fitted_model(X):
     assert ae.history_[-1, "train_batch_count"] == 1
 
 
+def test_a_first_partial_fit_holds_out_nothing_even_with_early_stopping(X):
+    # Two rows leave no validation row at validation_fraction=0.1: a split
+    # would refuse them. Incremental training holds out nothing, stops never.
+    ae = AutoencoderTransformer(**FAST, early_stopping=True, validation_fraction=0.1)
+    for _ in range(3):
+        ae.partial_fit(X[:2])
+    assert ae.n_epochs_ == 3 and not ae.stopped_early_
+    assert all("valid_loss" not in epoch for epoch in ae.history_)
+    with pytest.raises(ValueError, match="leaves 0 of 2 rows for validation"):
+        AutoencoderTransformer(**FAST, early_stopping=True).fit(X[:2])
+
+
 # -- data larger than memory -----------------------------------------------------------
 def test_memmap_fit_matches_in_memory_fit_when_it_fits_one_chunk(X, memmap_of):
     mm = memmap_of(X)

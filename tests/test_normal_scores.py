@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from skae._calibration import (
+from skae._normal_scores import (
     MAX_REFERENCE_VALUES,
     TAIL_SLOPE,
     fit_normal_scale,
