@@ -477,7 +477,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows -- of the random sample of them
-        that calibrates the detector when ``X`` was read in chunks or given to
+        that calibrates the detector when ``X`` was read in chunks, has more
+        than ``SAMPLE_ROWS`` (100,000) rows or was given to
         :meth:`partial_fit` (see there).
     feature_error_scale_ : ndarray of shape (n_estimators_, n_features) or None
         Each member's mean squared reconstruction error of each feature over
@@ -616,11 +617,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         the recipe allows: the default network (``estimator=None``) trains on
         a uniform random sample of ``TRAINING_ROWS`` (100,000) rows -- its
         recipe is about 500 mini-batches, which one epoch of 100,000 rows
-        already exceeds -- while a given estimator trains on every row; the
-        robust scaler's medians and quartiles come from a uniform sample of
-        ``SAMPLE_ROWS`` rows, and so do the features' mean errors that
-        balance the reconstruction errors, while in memory ``train_scores_``
-        and ``offset_`` still come from every row. Tables of up to 100,000
+        already exceeds -- while a given estimator trains on every row; and
+        the detector is calibrated (and the robust scaler fitted) on a
+        uniform random sample of ``SAMPLE_ROWS`` (100,000) rows, as for lazy
+        input (``train_scores_`` holds its scores). Tables of up to 100,000
         rows use all their rows at every step.
 
         Parameters
@@ -654,13 +654,16 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
                 X = sample = np.concatenate(list(self._row_chunks(X)))
             else:
                 sample = self._read_sample(X, size, check_random_state(self.random_state))
+        elif X.shape[0] > SAMPLE_ROWS:
+            # Calibrated on a uniform sample, as lazy input is: every part of
+            # the score (the neighbour part above all) costs time in the rows.
+            sample = X[self._uniform_rows(X.shape[0], SAMPLE_ROWS, stream=0)]
         if lazy_input:  # numeric and complete; medians from the sample
             self.table_ = _tabular._fit_numeric(self, sample)
-        scaled_on = sample
-        if not lazy_input and self._robust_scaling() and X.shape[0] > SAMPLE_ROWS:
-            # Medians and quartiles (partitions of every column) from a uniform
-            # sample, as for lazy input; the other scalers are cheap and exact.
-            scaled_on = X[self._uniform_rows(X.shape[0], SAMPLE_ROWS, stream=0)]
+        # The robust scaler's medians and quartiles (partitions of every
+        # column) come from the sample too; the other scalers are cheap and
+        # exact on rows in memory.
+        scaled_on = sample if lazy_input or self._robust_scaling() else X
         self._progress(f"fitting the scaler on {scaled_on.shape[0]:,} rows", started)
         self.scaler_ = self._fitted_scaler(scaled_on)
         del scaled_on
@@ -804,23 +807,18 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         scored chunk by chunk. Balanced errors need each feature's mean error
         before any row's score: the members' errors of every chunk are kept
         for the scoring pass while they take at most ``_SAMPLE_BYTES``, so the
-        rows are reconstructed once. Otherwise the feature errors come from a
-        first pass -- over all rows up to ``SAMPLE_ROWS``, over a uniform
-        sample of ``SAMPLE_ROWS`` of them beyond -- and the scores from a
-        second, over all rows.
+        rows are reconstructed once; otherwise a first pass gives the feature
+        errors and a second the scores.
         """
         n_samples = X.shape[0]
         self.feature_error_scale_ = None
         kept = None  # each chunk's errors, reused by the scoring pass
         if self._balanced_errors():
             cell_bytes = 8 * self.n_estimators_ * self.n_features_in_
-            rows = X
             if n_samples * cell_bytes <= _SAMPLE_BYTES:
                 kept = []
-            elif n_samples > SAMPLE_ROWS:
-                rows = X[self._uniform_rows(n_samples, SAMPLE_ROWS, stream=2)]
             total, observed = 0.0, 0
-            for chunk in self._row_chunks(rows):
+            for chunk in self._row_chunks(X):
                 chunk_errors = self._member_squared_errors(self._scale(chunk))
                 # Over the observed cells (a missing cell's error is NaN).
                 total = total + np.nansum(chunk_errors, axis=1)

@@ -159,21 +159,27 @@ def test_calibration_reconstructs_the_rows_once_with_the_same_result(monkeypatch
     np.testing.assert_array_equal(once.score_samples(X), twice.score_samples(X))
 
 
-def test_many_rows_balance_errors_on_a_sample_and_score_every_row(monkeypatch):
+def test_many_rows_calibrate_on_a_uniform_sample(monkeypatch):
     X = make_data()
     monkeypatch.setattr(skae._anomaly, "SAMPLE_ROWS", 200)
-    monkeypatch.setattr(skae._anomaly, "_SAMPLE_BYTES", 0)
     monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 64)
     counts = count_reconstructed_rows(monkeypatch)
     detector = AnomalyDetector(random_state=0).fit(X)
-    assert sum(counts) == 200 + len(X)  # a sample, then one pass over every row
-    assert detector.train_scores_.shape == (len(X),)
-    np.testing.assert_array_equal(detector.train_scores_, detector.score_samples(X))
+    assert sum(counts) == 200  # the sample, once
+    sample = X[detector._uniform_rows(len(X), 200, stream=0)]
+    assert detector.train_scores_.shape == (200,)
+    np.testing.assert_array_equal(detector.train_scores_, detector.score_samples(sample))
     # The robust scaler's medians come from the sample too.
-    assert detector.scaler_.center_ == pytest.approx(np.median(X, axis=0), abs=0.3)
+    np.testing.assert_array_equal(detector.scaler_.center_, np.median(sample, axis=0))
     again = AnomalyDetector(random_state=0).fit(X)
     np.testing.assert_array_equal(again.score_samples(X), detector.score_samples(X))
     assert np.all(detector.predict(X[:5]) == -1)
+    # The sample stands for the training rows.
+    detector.set_threshold_from_contamination(0.1)
+    assert abs(np.mean(detector.score_samples(X) < detector.offset_) - 0.1) < 0.05
+    # A scaler other than the robust one is fitted on every row.
+    standard = AnomalyDetector(scaler="standard", random_state=0).fit(X)
+    np.testing.assert_allclose(standard.scaler_.mean_, X.mean(axis=0))
 
 
 @pytest.mark.parametrize("lazy", [False, True])
