@@ -98,7 +98,13 @@ def peak_mb() -> float:
 
 
 def detector_child(
-    step: str, path: str, rows: int, features: int, model: str, threads: int | None
+    step: str,
+    path: str,
+    rows: int,
+    features: int,
+    model: str,
+    threads: int | None,
+    params: dict,
 ) -> None:
     """One measured step in a fresh process: fit or score, skae or IsolationForest."""
     import pickle
@@ -118,7 +124,7 @@ def detector_child(
     start = time.perf_counter()
     if step in ("fit", "in-memory"):
         if model == "skae":
-            estimator = skae.AnomalyDetector(random_state=0).fit(X)
+            estimator = skae.AnomalyDetector(random_state=0, **params).fit(X)
         else:
             estimator = IsolationForest(random_state=0).fit(X)
         if step == "fit":
@@ -161,8 +167,10 @@ def write_rows(rng, n: int, features: int) -> np.ndarray:
 
 def run_child(args, *extra: str) -> dict:
     threads = ["--threads", str(args.threads)] if args.threads else []
+    params = [f"--param={p}" for p in args.param]
+    command = [sys.executable, __file__, *extra, "--features", str(args.features)]
     out = subprocess.run(
-        [sys.executable, __file__, *extra, "--features", str(args.features), *threads],
+        [*command, *threads, *params],
         check=True,
         capture_output=True,
         text=True,
@@ -229,6 +237,7 @@ def in_memory(args) -> None:
     print(
         f"\nIn memory: {args.in_memory_rows:,} x {args.features} float64, fit + "
         "score_samples, one process each; peak above the RSS with the array loaded"
+        + (f"; AnomalyDetector({', '.join(args.param)})" if args.param else "")
     )
     seconds = {}
     for model in ("skae", "iforest"):
@@ -279,6 +288,14 @@ def main() -> None:
         help="detector only: rows of the in-memory comparison (0 skips it)",
     )
     parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="detector only: an AnomalyDetector parameter (VALUE read as JSON), "
+        "e.g. --param neighbors_weight=0",
+    )
+    parser.add_argument(
         "--child", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--detector-child", nargs=4, help=argparse.SUPPRESS)
@@ -287,7 +304,11 @@ def main() -> None:
         args.features = 20 if args.model == "detector" else 100
     if args.detector_child:
         step, path, rows, model = args.detector_child
-        detector_child(step, path, int(rows), args.features, model, args.threads)
+        params = {}
+        for item in args.param:
+            name, _, value = item.partition("=")
+            params[name] = json.loads(value)
+        detector_child(step, path, int(rows), args.features, model, args.threads, params)
         return
     if args.model == "detector":
         detector_main(args)
