@@ -32,6 +32,7 @@ from ._anomaly_defaults import (
     GIVEN_ESTIMATOR_DISTANCE_WEIGHT,
     NEIGHBORS_WEIGHT,
     default_estimator,
+    epoch_repeats,
 )
 from ._arrays import to_float32
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
@@ -351,8 +352,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     ``-e``. By default (``estimator=None``) ``w_e = 0.2`` and ``w_k = 0.8``:
     on the benchmark tables the neighbour distance found most anomalies, and
     the reconstruction adds what distances miss (anomalies that break the
-    relations between columns); see "How the defaults were chosen" in the
-    documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
+    relations between columns); see "How rows are scored" and "Benchmark:
+    ADBench" in the documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
     and ``w_d = 1/3``: the model's reconstruction scores the rows.
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
@@ -738,8 +739,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         members = self._n_members()
         if self.estimator is None:
             seed = int(rng.randint(np.iinfo(np.int32).max))
+            # A small table is repeated within an epoch: the same number of
+            # steps in fewer, longer epochs, without the per-epoch overhead.
+            repeats = 1 if lazy else epoch_repeats(n_samples)
+            if repeats > 1:
+                Z = np.tile(Z, (repeats, 1))
             network = default_estimator(
-                n_samples,
+                Z.shape[0],
                 n_features,
                 random_state=None if self.random_state is None else seed,
                 n_members=members,
@@ -758,9 +764,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
                 rows = Z
             else:
                 perms = [
-                    rng.permutation(n_samples).astype(np.int32, copy=False)
-                    if n_samples < np.iinfo(np.int32).max
-                    else rng.permutation(n_samples)
+                    rng.permutation(Z.shape[0]).astype(np.int32, copy=False)
+                    if Z.shape[0] < np.iinfo(np.int32).max
+                    else rng.permutation(Z.shape[0])
                     for _ in range(members - 1)
                 ]
                 rows = _MemberRows(Z, members, perms)

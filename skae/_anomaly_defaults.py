@@ -113,6 +113,19 @@ def default_max_epochs(
     return max(1, math.ceil(training_steps(n_features) / batches_per_epoch))
 
 
+#: An epoch of the default network reads at least this many rows: a smaller
+#: table is repeated (``epoch_repeats`` times) within an epoch. The number of
+#: steps is unchanged; only the per-epoch overhead (callbacks, history) of
+#: hundreds of 1- or 2-batch epochs goes -- on 140 rows, 250 epochs of 2 batches
+#: took 0.45 s and 10 epochs of 50 batches 0.23 s.
+MIN_EPOCH_ROWS = 2048
+
+
+def epoch_repeats(n_samples: int) -> int:
+    """How many times the default network's epoch reads each of ``n_samples`` rows."""
+    return max(1, MIN_EPOCH_ROWS // max(n_samples, 1))
+
+
 def default_batch_size(n_samples: int) -> int:
     """``BATCH_SIZE``, nudged up so that no batch holds a single row.
 
