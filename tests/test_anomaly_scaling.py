@@ -12,7 +12,6 @@ import skae._anomaly
 import skae._data
 from skae import AnomalyDetector
 from skae._anomaly import _MemberRows
-from skae._anomaly_defaults import default_max_epochs
 from skae._data import ChunkedBatchIterator, LazyRowDataset, read_rows
 
 
@@ -186,19 +185,21 @@ def test_many_rows_calibrate_on_a_uniform_sample(monkeypatch):
 def test_default_network_trains_on_a_bounded_sample_of_rows(monkeypatch, tmp_path, lazy):
     X = make_data()
     monkeypatch.setattr(skae._anomaly, "TRAINING_ROWS", 200)
+    monkeypatch.setattr(skae._anomaly, "SAMPLE_ROWS", 300)  # the memmap stays lazy
     source = memmap_of(X, tmp_path / "rows.f32") if lazy else X
-    trained_on = []
+    trained_on, picked = [], []
     original = AnomalyDetector._fit_members
 
     def recording(self, Z, indices=None):
         trained_on.append(Z.shape[0] if indices is None else len(indices))
+        picked.append(indices is not None)
         return original(self, Z, indices)
 
     monkeypatch.setattr(AnomalyDetector, "_fit_members", recording)
     detector = AnomalyDetector(random_state=0).fit(source)
     assert trained_on == [200]
-    # The network is the default one for 200 rows: about 500 mini-batches.
-    assert detector.estimator_.n_epochs_ == default_max_epochs(200)
+    # Lazy rows are read by row number from the file, never copied whole.
+    assert picked == [lazy]
     assert detector.n_samples_seen_ == len(X)
     assert np.all(detector.predict(X[:5]) == -1)
     assert np.mean(detector.predict(X[5:]) == -1) < 0.1
