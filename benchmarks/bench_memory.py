@@ -12,10 +12,15 @@ ratio of peaks between the largest and the smallest file is near 1.
 (20 columns by default), with :class:`~sklearn.ensemble.IsolationForest`
 beside it: for each file size one process fits on the memmap, another loads
 the fitted detector (``skae.load``) and scores the whole memmap
-(``score_samples``), so that each peak is that of one step. It then measures
-both methods on ``--in-memory-rows`` rows held in memory (float64): the peak
-RSS above the RSS with the array loaded, against the array's size, and the
-time of fit plus ``score_samples``.
+(``score_samples``), so that each peak is that of one step; a scoring step's
+peak includes the returned scores (8 bytes a row, reported beside it). It
+then measures both methods on ``--in-memory-rows`` rows held in memory
+(float64): the peak RSS above the RSS with the array loaded, against the
+array's size, and the time of fit plus ``score_samples``. ``--sizes-gb``
+with no size measures only that. The detector's steps run with torch's
+default threads (``OMP_NUM_THREADS`` or every core, as a user gets them)
+unless ``--threads`` is given; each record shows the threads and the load
+average (``os.getloadavg``), since other processes disturb the timings.
 
 Files are deleted afterwards. Check free disk space first (``df -h /tmp``).
 
@@ -24,6 +29,7 @@ Examples::
     python benchmarks/bench_memory.py                  # 1 GB and 4 GB
     python benchmarks/bench_memory.py --sizes-gb 0.25 1
     python benchmarks/bench_memory.py --model detector --features 20
+    OMP_NUM_THREADS=1 python benchmarks/bench_memory.py --model detector --sizes-gb
 """
 
 from __future__ import annotations
@@ -91,7 +97,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MB on Linux
 
 
-def detector_child(step: str, path: str, rows: int, features: int, model: str) -> None:
+def detector_child(
+    step: str,
+    path: str,
+    rows: int,
+    features: int,
+    model: str,
+    threads: int | None,
+    params: dict,
+) -> None:
     """One measured step in a fresh process: fit or score, skae or IsolationForest."""
     import pickle
 
@@ -100,7 +114,8 @@ def detector_child(step: str, path: str, rows: int, features: int, model: str) -
 
     import skae
 
-    torch.set_num_threads(1)
+    if threads:
+        torch.set_num_threads(threads)
     if step == "in-memory":
         X = write_rows(np.random.default_rng(0), rows, features).astype(np.float64)
     else:
@@ -109,7 +124,7 @@ def detector_child(step: str, path: str, rows: int, features: int, model: str) -
     start = time.perf_counter()
     if step in ("fit", "in-memory"):
         if model == "skae":
-            estimator = skae.AnomalyDetector(random_state=0).fit(X)
+            estimator = skae.AnomalyDetector(random_state=0, **params).fit(X)
         else:
             estimator = IsolationForest(random_state=0).fit(X)
         if step == "fit":
@@ -136,6 +151,9 @@ def detector_child(step: str, path: str, rows: int, features: int, model: str) -
         "fit_seconds": fitted - start,
         "score_seconds": done - fitted,
         "input_mb": X.nbytes / 2**20,
+        "result_mb": 8 * rows / 2**20 if step != "fit" else 0.0,
+        "threads": torch.get_num_threads(),
+        "load": os.getloadavg()[0],
     }
     print(json.dumps(record))
 
@@ -148,8 +166,11 @@ def write_rows(rng, n: int, features: int) -> np.ndarray:
 
 
 def run_child(args, *extra: str) -> dict:
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    params = [f"--param={p}" for p in args.param]
+    command = [sys.executable, __file__, *extra, "--features", str(args.features)]
     out = subprocess.run(
-        [sys.executable, __file__, *extra, "--features", str(args.features)],
+        [*command, *threads, *params],
         check=True,
         capture_output=True,
         text=True,
@@ -176,46 +197,79 @@ def detector_main(args) -> None:
             for name in (path, path + ".model"):
                 if os.path.exists(name):
                     os.remove(name)
+    if results:
+        print_memmap_results(args, results)
+    if not args.in_memory_rows:
+        return
+    in_memory(args)
+
+
+def print_memmap_results(args, results: list[dict]) -> None:
     print(
         f"AnomalyDetector() and IsolationForest() on a read-only float32 memmap, "
         f"{args.features} columns; one process per step; peak RSS from ru_maxrss"
     )
     print(
         f"{'model':>8}{'step':>7}{'file GB':>9}{'rows':>12}{'RSS before MB':>15}"
-        f"{'peak RSS MB':>13}{'seconds':>9}"
+        f"{'peak RSS MB':>13}{'scores MB':>11}{'seconds':>9}{'threads':>8}{'load':>6}"
     )
     for r in results:
         seconds = r["fit_seconds"] if r["step"] == "fit" else r["score_seconds"]
         print(
             f"{r['model']:>8}{r['step']:>7}{r['size_gb']:>9.2f}{r['rows']:>12,}"
-            f"{r['baseline_mb']:>15.0f}{r['peak_mb']:>13.0f}{seconds:>9.1f}"
+            f"{r['baseline_mb']:>15.0f}{r['peak_mb']:>13.0f}{r['result_mb']:>11.0f}"
+            f"{seconds:>9.1f}{r['threads']:>8}{r['load']:>6.1f}"
         )
     for model in ("skae", "iforest"):
         for step in ("fit", "score"):
             peaks = [r for r in results if r["model"] == model and r["step"] == step]
+            if len(peaks) < 2:
+                continue
             ratio = peaks[-1]["peak_mb"] / peaks[0]["peak_mb"]
-            print(f"{model} {step}: peak RSS ratio largest/smallest file {ratio:.2f}")
-    if not args.in_memory_rows:
-        return
+            line = f"{model} {step}: peak RSS ratio largest/smallest file {ratio:.2f}"
+            if step == "score":  # the same without the returned scores
+                working = [p["peak_mb"] - p["result_mb"] for p in (peaks[-1], peaks[0])]
+                line += f" ({working[0] / working[1]:.2f} less the scores)"
+            print(line)
+
+
+def in_memory(args) -> None:
     print(
         f"\nIn memory: {args.in_memory_rows:,} x {args.features} float64, fit + "
         "score_samples, one process each; peak above the RSS with the array loaded"
+        + (f"; AnomalyDetector({', '.join(args.param)})" if args.param else "")
     )
+    seconds = {}
     for model in ("skae", "iforest"):
         r = run_child(
             args, "--detector-child", "in-memory", "-", str(args.in_memory_rows), model
         )
         extra = r["peak_mb"] - r["baseline_mb"]
+        seconds[model] = r["fit_seconds"] + r["score_seconds"]
         print(
             f"{model:>8}: input {r['input_mb']:.0f} MB, peak {r['peak_mb']:.0f} MB, "
             f"peak - before {extra:.0f} MB ({extra / r['input_mb']:.2f}x the input), "
-            f"fit {r['fit_seconds']:.1f} s + score {r['score_seconds']:.1f} s"
+            f"fit {r['fit_seconds']:.1f} s + score {r['score_seconds']:.1f} s; "
+            f"{r['threads']} thread(s), load {r['load']:.1f}"
         )
+    print(f"skae / IsolationForest time: {seconds['skae'] / seconds['iforest']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0, 4.0])
+    parser.add_argument(
+        "--sizes-gb",
+        type=float,
+        nargs="*",
+        default=[1.0, 4.0],
+        help="memmap sizes (detector: none given measures only in memory)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="detector only: torch threads (default: torch's, from OMP_NUM_THREADS)",
+    )
     parser.add_argument(
         "--features", type=int, default=None, help="columns (100; detector: 20)"
     )
@@ -234,6 +288,14 @@ def main() -> None:
         help="detector only: rows of the in-memory comparison (0 skips it)",
     )
     parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="detector only: an AnomalyDetector parameter (VALUE read as JSON), "
+        "e.g. --param neighbors_weight=0",
+    )
+    parser.add_argument(
         "--child", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--detector-child", nargs=4, help=argparse.SUPPRESS)
@@ -242,7 +304,11 @@ def main() -> None:
         args.features = 20 if args.model == "detector" else 100
     if args.detector_child:
         step, path, rows, model = args.detector_child
-        detector_child(step, path, int(rows), args.features, model)
+        params = {}
+        for item in args.param:
+            name, _, value = item.partition("=")
+            params[name] = json.loads(value)
+        detector_child(step, path, int(rows), args.features, model, args.threads, params)
         return
     if args.model == "detector":
         detector_main(args)

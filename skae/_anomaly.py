@@ -68,6 +68,12 @@ _MIN_FORWARD_ROWS = 16
 #: sample of at most this many rows (and about ``_SAMPLE_BYTES`` of float64).
 SAMPLE_ROWS = 100_000
 _SAMPLE_BYTES = 1 << 27
+#: The default network (``estimator=None``) trains on at most this many rows,
+#: drawn uniformly from all of them: its recipe is a budget of about 500
+#: mini-batches (``skae._anomaly_defaults``), which one epoch over 100,000 rows
+#: already exceeds (782 batches of 128), so more rows would only lengthen the
+#: fit. Tables of up to this many rows train on every row.
+TRAINING_ROWS = 100_000
 
 
 def sample_rows(n_features: int) -> int:
@@ -117,6 +123,7 @@ class _MemberRows:
     in its own fixed order instead. It is a lazily sliced array
     (``skae._data.is_lazy_array``), so the autoencoders train from it chunk by
     chunk, and the grouped default network never needs a tiled copy.
+    ``indices`` (lazy rows only) restricts it to those rows of ``rows``.
     """
 
     ndim = 2
@@ -129,13 +136,16 @@ class _MemberRows:
         perms: list[np.ndarray] | None = None,
         scale: Callable[[np.ndarray], np.ndarray] | None = None,
         seed: int = 0,
+        indices: np.ndarray | None = None,
     ) -> None:
         self.rows = rows
         self.members = members
         self.perms = perms
         self.scale = scale
         self.seed = seed
-        self.shape = (rows.shape[0], members * rows.shape[1])
+        self.indices = indices
+        n_rows = rows.shape[0] if indices is None else len(indices)
+        self.shape = (n_rows, members * rows.shape[1])
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -146,21 +156,33 @@ class _MemberRows:
             index = np.arange(start, stop)
         else:
             index = np.asarray(key).reshape(-1)
+        width = self.rows.shape[1]
         if self.perms is not None:  # in memory and already scaled
-            blocks = [self.rows[index]] + [self.rows[p[index]] for p in self.perms]
-            return np.hstack(blocks)
-        if isinstance(key, slice):
+            # Written block by block into one array: no copy of the rows but
+            # the chunk asked for.
+            out = np.empty((len(index), self.shape[1]), dtype=self.rows.dtype)
+            first = self.rows[start:stop] if isinstance(key, slice) else self.rows[index]
+            out[:, :width] = first
+            for g, perm in enumerate(self.perms, start=1):
+                out[:, g * width : (g + 1) * width] = self.rows[perm[index]]
+            return out
+        if self.indices is not None:
+            chunk = read_rows(self.rows, 0, len(index), self.indices[index])
+        elif isinstance(key, slice):
             chunk = read_rows(self.rows, start, stop)
         else:
             chunk = np.asarray(self.rows[index])
             release_pages(self.rows)
         chunk = self.scale(chunk)
-        blocks = [chunk]
+        if self.members == 1:
+            return chunk
+        out = np.empty((len(chunk), self.shape[1]), dtype=chunk.dtype)
+        out[:, :width] = chunk
         first = int(index[0]) if index.size else 0
         for g in range(1, self.members):
             order = np.random.default_rng([self.seed, g, first]).permutation(len(chunk))
-            blocks.append(chunk[order])
-        return np.hstack(blocks) if self.members > 1 else chunk
+            out[:, g * width : (g + 1) * width] = chunk[order]
+        return out
 
 
 def _member_slice(source: torch.Tensor, target: torch.Tensor, g: int, groups: int):
@@ -456,7 +478,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Threshold on ``score_samples``: rows scoring below it are outliers.
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows -- of the random sample of them
-        that calibrates the detector when ``X`` was read in chunks or given to
+        that calibrates the detector when ``X`` was read in chunks, has more
+        than ``SAMPLE_ROWS`` (100,000) rows or was given to
         :meth:`partial_fit` (see there).
     feature_error_scale_ : ndarray of shape (n_estimators_, n_features) or None
         Each member's mean squared reconstruction error of each feature over
@@ -584,12 +607,22 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ``X`` may be larger than memory: a :class:`numpy.memmap` or another
         lazily sliced array (h5py, zarr, dask) is read chunk by chunk and never
         held whole. The scaler is then fitted on a uniform random sample of at
-        most ``SAMPLE_ROWS`` (100,000) rows, the networks train on every row
-        (scaled chunk by chunk as they are read), and the reconstruction
+        most ``SAMPLE_ROWS`` (100,000) rows, the networks train on the rows
+        scaled chunk by chunk as they are read, and the reconstruction
         errors that balance the features, the normal scores and ``offset_``
         are computed on that sample (``train_scores_`` holds its scores).
         A lazy array no larger than that sample is read whole and fitted
         exactly as in memory.
+
+        Beyond 100,000 rows (in memory or not) the work stays bounded where
+        the recipe allows: the default network (``estimator=None``) trains on
+        a uniform random sample of ``TRAINING_ROWS`` (100,000) rows -- its
+        recipe is about 500 mini-batches, which one epoch of 100,000 rows
+        already exceeds -- while a given estimator trains on every row; and
+        the detector is calibrated (and the robust scaler fitted) on a
+        uniform random sample of ``SAMPLE_ROWS`` (100,000) rows, as for lazy
+        input (``train_scores_`` holds its scores). Tables of up to 100,000
+        rows use all their rows at every step.
 
         Parameters
         ----------
@@ -622,14 +655,25 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
                 X = sample = np.concatenate(list(self._row_chunks(X)))
             else:
                 sample = self._read_sample(X, size, check_random_state(self.random_state))
+        elif X.shape[0] > SAMPLE_ROWS:
+            # Calibrated on a uniform sample, as lazy input is: every part of
+            # the score (the neighbour part above all) costs time in the rows.
+            sample = X[self._uniform_rows(X.shape[0], SAMPLE_ROWS, stream=0)]
         if lazy_input:  # numeric and complete; medians from the sample
             self.table_ = _tabular._fit_numeric(self, sample)
-        self._progress(f"fitting the scaler on {sample.shape[0]:,} rows", started)
-        self.scaler_ = self._fitted_scaler(sample)
+        # The robust scaler's medians and quartiles (partitions of every
+        # column) come from the sample too; the other scalers are cheap and
+        # exact on rows in memory.
+        scaled_on = sample if lazy_input or self._robust_scaling() else X
+        self._progress(f"fitting the scaler on {scaled_on.shape[0]:,} rows", started)
+        self.scaler_ = self._fitted_scaler(scaled_on)
+        del scaled_on
+        train = self._training_rows(X.shape[0])
         if is_lazy_array(X):
-            self._fit_members(X)
+            self._fit_members(X, train)
         else:
-            self._fit_members(self._network_input(self._scale_all(X)))
+            rows = X if train is None else X[train]
+            self._fit_members(self._network_input(self._scale_all(rows)))
         self._progress(f"calibrating the scores on {sample.shape[0]:,} rows", started)
         self._calibrate(sample)
         self.n_samples_seen_ = X.shape[0]
@@ -638,6 +682,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _fitted_scaler(self, X: np.ndarray):
         """``_fit_scaler``, leaving the one-hot columns of categories unscaled."""
         return _tabular.pass_categories_through(self._fit_scaler(X), self.table_)
+
+    def _robust_scaling(self) -> bool:
+        """Whether ``_fit_scaler`` fits ``fit_robust_scaler``."""
+        return self.scaler == "robust" and _inner_loss(self.estimator) != "bce"
 
     def _fit_scaler(self, X: np.ndarray):
         if self.scaler is None:
@@ -659,13 +707,33 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             return self.n_estimators
         return DEFAULT_MEMBERS if self.estimator is None else 1
 
-    def _fit_members(self, Z) -> None:
+    def _training_rows(self, n_samples: int) -> np.ndarray | None:
+        """Rows the networks train on: None for all, else sorted row numbers.
+
+        Only the default network is bounded, to ``TRAINING_ROWS`` rows drawn
+        uniformly (its recipe is a number of mini-batches, not of epochs); a
+        given estimator trains on every row, as its own parameters say.
+        """
+        if self.estimator is not None or n_samples <= TRAINING_ROWS:
+            return None
+        return self._uniform_rows(n_samples, TRAINING_ROWS, stream=1)
+
+    def _uniform_rows(self, n_samples: int, size: int, stream: int) -> np.ndarray:
+        """``size`` distinct row numbers of ``n_samples``, sorted, from ``random_state``."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # Generator.choice draws without replacement in O(size) memory.
+        generator = np.random.default_rng([seed, stream])
+        return np.sort(generator.choice(n_samples, size=size, replace=False))
+
+    def _fit_members(self, Z, indices: np.ndarray | None = None) -> None:
         """Train the ``n_estimators_`` networks and set ``estimators_``.
 
         ``Z``: the scaled training rows in memory, or the lazy array of raw
-        rows (scaled chunk by chunk as the networks read them).
+        rows (scaled chunk by chunk as the networks read them), of which only
+        the rows ``indices`` are read when given.
         """
-        n_samples, n_features = Z.shape
+        n_samples = Z.shape[0] if indices is None else len(indices)
+        n_features = Z.shape[1]
         lazy = is_lazy_array(Z)
         rng = check_random_state(self.random_state)
         members = self._n_members()
@@ -689,7 +757,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             # mini-batches as well as different initial weights. The blocks are
             # assembled batch by batch, never as a tiled copy of the rows.
             if lazy:
-                rows = _MemberRows(Z, members, scale=self._scale_raw, seed=seed)
+                rows = _MemberRows(
+                    Z, members, scale=self._scale_raw, seed=seed, indices=indices
+                )
             elif members == 1:
                 rows = Z
             else:
@@ -740,20 +810,27 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """Balance the errors, fit the normal scores and set ``offset_`` on ``X``.
 
         ``X``: in-memory training rows (all of them, or a uniform sample),
-        scored chunk by chunk.
+        scored chunk by chunk. Balanced errors need each feature's mean error
+        before any row's score: the members' errors of every chunk are kept
+        for the scoring pass while they take at most ``_SAMPLE_BYTES``, so the
+        rows are reconstructed once; otherwise a first pass gives the feature
+        errors and a second the scores.
         """
         n_samples = X.shape[0]
         self.feature_error_scale_ = None
-        errors = None  # the training rows' errors, kept when they are one chunk
+        kept = None  # each chunk's errors, reused by the scoring pass
         if self._balanced_errors():
+            cell_bytes = 8 * self.n_estimators_ * self.n_features_in_
+            if n_samples * cell_bytes <= _SAMPLE_BYTES:
+                kept = []
             total, observed = 0.0, 0
             for chunk in self._row_chunks(X):
                 chunk_errors = self._member_squared_errors(self._scale(chunk))
                 # Over the observed cells (a missing cell's error is NaN).
                 total = total + np.nansum(chunk_errors, axis=1)
                 observed = observed + (~np.isnan(chunk_errors)).sum(axis=1)
-                if len(chunk) == n_samples:
-                    errors = chunk_errors
+                if kept is not None:
+                    kept.append(chunk_errors)
             mean_errors = total / np.maximum(observed, 1)
             floor = mean_errors.mean(axis=1, keepdims=True) / _MAX_FEATURE_WEIGHT
             self.feature_error_scale_ = np.maximum(mean_errors, floor) + 1e-12
@@ -769,9 +846,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.__dict__.pop("_neighbor_index", None)
         parts = {name: np.empty(n_samples) for name in weights}
         start = 0
-        for chunk in self._row_chunks(X):
+        for i, chunk in enumerate(self._row_chunks(X)):
             Z = self._scale(chunk)
             stop = start + len(chunk)
+            errors = None if kept is None else kept[i]
             parts["reconstruction"][start:stop] = self._reconstruction_part(Z, errors)
             parts["distance"][start:stop] = self._distance_part(Z)
             if self.neighbors_reference_ is not None:
