@@ -336,7 +336,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     * ``k``, the neighbour part: the mean Euclidean distance of the scaled
       row (not clipped: an extreme value is what makes a row far from the
       others) to its ``n_neighbors`` nearest rows among a uniform random
-      sample of at most 2,000 training rows, the *reference*
+      sample of at most 1,000 training rows, the *reference*
       (``neighbors_reference_``; ``skae._neighbors``). A training row is
       scored without itself, so that it scores as a new row would.
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
@@ -497,7 +497,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     neighbors_reference_ : ndarray of shape (n_reference, n_columns) or None
         The reference rows of the neighbour part, scaled (not clipped; a
         categorical column as its one-hot columns): all
-        training rows, or a uniform random sample of 2,000 of them (of the
+        training rows, or a uniform random sample of 1,000 of them (of the
         calibration sample for chunked and incremental fits). None when the
         neighbour part weighs 0.
     score_weights_ : dict

@@ -9,7 +9,9 @@ in the columns, and a subsample is known to lose nothing as a reference for
 outlier scores (Zimek et al., 2013, "Subsampling for efficient and effective
 unsupervised outlier detection"); on the ADBench tables of
 ``benchmarks/bench_adbench.py`` 1,000, 2,000 and 5,000 reference rows gave
-the same mean ROC-AUC as all training rows (within 0.004, both halves).
+the same mean ROC-AUC as all training rows (within 0.004, both halves; the
+detector's mean over the six cells: 0.7719, 0.7721, 0.7701 and 0.7703), and
+1,000 rows halve the cost of scoring against 2,000.
 
 A row that *is* a reference row (exactly equal to it) would find itself at
 distance 0: its score leaves that one reference row out. So a training row
@@ -26,7 +28,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 #: Largest reference: rows beyond it are a uniform random sample.
-MAX_REFERENCE_ROWS = 2_000
+MAX_REFERENCE_ROWS = 1_000
 
 
 def reference_indices(n_samples: int, rng: np.random.Generator) -> np.ndarray:
