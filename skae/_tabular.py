@@ -222,10 +222,12 @@ def _fit_numeric(estimator, X: np.ndarray) -> dict:
     missing = np.isnan(X)
     names = getattr(estimator, "feature_names_in_", None)
     _check_observed(missing.all(axis=0), names)
-    if missing.any():
-        medians = np.nanmedian(X, axis=0)
-    else:
-        medians = np.median(X, axis=0)
+    median = np.nanmedian if missing.any() else np.median
+    # A block of columns at a time: no partitioned copy of the whole table.
+    block = max(1, (1 << 22) // max(X.shape[0], 1))
+    medians = np.concatenate(
+        [median(X[:, j : j + block], axis=0) for j in range(0, X.shape[1], block)]
+    )
     n_features = X.shape[1]
     return {
         "kinds": [NUMERIC] * n_features,
