@@ -1079,14 +1079,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _set_persist_state(self, state: dict) -> None:
         state = dict(state)
         if "score_weights_" not in state and "offset_" in state:
-            # A file written before the neighbour part: its score had two parts.
-            weight = float(self.distance_weight)
+            # A file written before the neighbour part: its score had two parts
+            # (its distance_weight was a number).
             self.neighbors_weight = 0.0
-            state["score_weights_"] = {
-                "reconstruction": 1.0 - weight,
-                "distance": weight,
-                "neighbors": 0.0,
-            }
+            state["score_weights_"] = self._resolved_weights()
             state.setdefault("neighbors_reference_", None)
             state.setdefault("neighbors_scale_", None)
         if "n_members_" in state:  # files written before n_estimators_

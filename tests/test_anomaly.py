@@ -878,3 +878,20 @@ def test_auto_contamination_counts_rows_far_beyond_the_bulk():
     # Signed scores (no log) are used on their own scale.
     signed = rng.normal(size=20_000)
     assert auto_contamination([signed], [1.0], 2.326) == pytest.approx(0.01, abs=0.003)
+
+
+def test_model_state_saved_before_the_neighbor_part_keeps_its_two_part_score(data):
+    from skae._persistence import default_persist_state
+
+    old = AnomalyDetector(tiny(max_epochs=2), distance_weight=1 / 3, neighbors_weight=0)
+    old.fit(data)
+    state = default_persist_state(old)
+    for name in ("score_weights_", "neighbors_reference_", "neighbors_scale_"):
+        state.pop(name)  # what a file written by skae 0.1 holds
+    loaded = AnomalyDetector(tiny(max_epochs=2), distance_weight=1 / 3)
+    loaded._set_persist_state(state)
+    assert loaded.neighbors_weight == 0
+    assert loaded.score_weights_ == pytest.approx(
+        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0}
+    )
+    np.testing.assert_array_equal(loaded.score_samples(data), old.score_samples(data))
