@@ -10,6 +10,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
@@ -67,6 +68,8 @@ _MIN_FORWARD_ROWS = 16
 #: the scaler is fitted on and the threshold calibrated on: a uniform random
 #: sample of at most this many rows (and about ``_SAMPLE_BYTES`` of float64).
 SAMPLE_ROWS = 100_000
+#: Largest sparse input the detector makes dense (float64 bytes).
+MAX_DENSE_BYTES = 1 << 30
 _SAMPLE_BYTES = 1 << 27
 #: The default network (``estimator=None``) trains on at most this many rows,
 #: drawn uniformly from all of them: its recipe is a budget of about 500
@@ -368,7 +371,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     errors, so a missing cell is not an anomaly by itself. :meth:`explain`
     gives one column per original column, a categorical column's error being
     a cross-entropy. ``skae._tabular`` has the details. (Lazy arrays such as
-    memmaps must be numeric and complete.)
+    memmaps must be numeric and complete.) A sparse matrix (the output of
+    ``OneHotEncoder``, say) is made dense, up to ``MAX_DENSE_BYTES`` (1 GiB
+    of float64); a larger one is refused with a ``TypeError``.
 
     **Thresholds.** ``offset_`` is set at fit from ``contamination`` and can be
     changed afterwards *without retraining* by the ``set_threshold_from_*``
@@ -594,6 +599,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # missing cells are left out of the error
+        tags.input_tags.sparse = True  # made dense (see _densified)
         return tags
 
     # -- fitting ------------------------------------------------------------------
@@ -997,6 +1003,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ``check_array``'s messages.
         """
         minimum = 2 if reset else 1
+        if sp.issparse(X):
+            X = _densified(X)
         if is_lazy_array(X):
             _check_lazy(self, X, reset=reset, minimum=minimum)
             return X
@@ -1513,6 +1521,23 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             raise ValueError(f"X has {scores.shape[0]} rows but y has {y.shape[0]} labels.")
         self.offset_ = _thresholds.offset_from_labels(scores, y, min_precision)
         return self
+
+
+def _densified(X) -> np.ndarray:
+    """A sparse matrix as a dense array, when that fits ``MAX_DENSE_BYTES``.
+
+    The detector's scaler centres columns and its distances read whole rows,
+    so sparse input (``OneHotEncoder``'s output, say) is made dense once.
+    """
+    n_bytes = 8 * X.shape[0] * X.shape[1]
+    if n_bytes > MAX_DENSE_BYTES:
+        raise TypeError(
+            f"AnomalyDetector densifies sparse input, and this {X.shape[0]:,} x "
+            f"{X.shape[1]:,} matrix would take {n_bytes / 2**30:.1f} GiB as float64 "
+            f"(at most {MAX_DENSE_BYTES / 2**30:.0f} GiB): reduce its columns first, "
+            "for example with sklearn.decomposition.TruncatedSVD."
+        )
+    return X.toarray()
 
 
 def _inner_loss(estimator) -> str | None:

@@ -895,3 +895,17 @@ def test_model_state_saved_before_the_neighbor_part_keeps_its_two_part_score(dat
         {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0}
     )
     np.testing.assert_array_equal(loaded.score_samples(data), old.score_samples(data))
+
+
+def test_sparse_input_is_scored_as_its_dense_rows(data, monkeypatch):
+    import scipy.sparse as sp
+
+    X = np.where(np.abs(data) > 0.5, data, 0.0)
+    sparse = AnomalyDetector(tiny(max_epochs=2), random_state=0).fit(sp.csr_matrix(X))
+    dense = AnomalyDetector(tiny(max_epochs=2), random_state=0).fit(X)
+    np.testing.assert_array_equal(
+        sparse.score_samples(sp.csc_matrix(X[:20])), dense.score_samples(X[:20])
+    )
+    monkeypatch.setattr(skae._anomaly, "MAX_DENSE_BYTES", 1000)
+    with pytest.raises(TypeError, match="TruncatedSVD"):
+        sparse.score_samples(sp.csr_matrix(X))
