@@ -853,13 +853,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         parts = {name: np.empty(n_samples) for name in weights}
         start = 0
         for i, chunk in enumerate(self._row_chunks(X)):
-            Z = self._scale(chunk)
+            scaled = self._transformed(chunk)  # once, for both spaces below
+            Z = self._scale(chunk, scaled)
             stop = start + len(chunk)
             errors = None if kept is None else kept[i]
             parts["reconstruction"][start:stop] = self._reconstruction_part(Z, errors)
             parts["distance"][start:stop] = self._distance_part(Z)
             if self.neighbors_reference_ is not None:
-                parts["neighbors"][start:stop] = self._neighbors_part(chunk)
+                parts["neighbors"][start:stop] = self._neighbors_part(chunk, scaled)
             start = stop
         # Put every part of the score on the scale of the training rows.
         self.reconstruction_scale_ = fit_normal_scale(parts["reconstruction"])
@@ -1117,14 +1118,24 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         missing = np.isnan(Z)
         if not missing.any():
             return Z
-        table = getattr(self, "table_", None)  # None: saved before skae had it
-        fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
-        return np.where(missing, fill, Z).astype(np.float32)
+        return np.where(missing, self._scaled_fill(), Z).astype(np.float32)
 
     # -- scoring ------------------------------------------------------------------
-    def _scale(self, X: np.ndarray) -> np.ndarray:
-        """Scaled (and clipped) float32 rows, as the network sees them."""
-        Z = X if self.scaler_ is None else self.scaler_.transform(X)
+    def _transformed(self, X: np.ndarray) -> np.ndarray:
+        """The scaler's output for the rows ``X`` (``X`` itself without one)."""
+        return X if self.scaler_ is None else self.scaler_.transform(X)
+
+    def _scaled_fill(self) -> np.ndarray | float:
+        """The row standing for missing cells, scaled (0 for a file without it)."""
+        table = getattr(self, "table_", None)  # None: saved before skae had it
+        return 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
+
+    def _scale(self, X: np.ndarray, transformed=None) -> np.ndarray:
+        """Scaled (and clipped) float32 rows, as the network sees them.
+
+        ``transformed``: ``_transformed(X)``, when already computed.
+        """
+        Z = self._transformed(X) if transformed is None else transformed
         Z = np.array(Z, dtype=np.float64)  # a copy, safe to clip in place
         if self.clip is not None:
             low = -self.clip
@@ -1159,8 +1170,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         """
         return np.nansum(np.square(Z, dtype=np.float64), axis=1) / Z.shape[1]
 
-    def _neighbor_space(self, X: np.ndarray) -> np.ndarray:
+    def _neighbor_space(self, X: np.ndarray, transformed=None) -> np.ndarray:
         """Scaled float64 rows, *not* clipped, missing cells at the column fill.
+
+        ``transformed``: ``_transformed(X)``, when already computed.
 
         Neighbour distances see how extreme a value is: clipping, which keeps
         one wild value from swamping the network's training, would hide it.
@@ -1169,20 +1182,19 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         one-hot block alone it would be nearer to them, at 1, than a seen
         category that does not match, at sqrt(2)).
         """
-        U = np.array(
-            X if self.scaler_ is None else self.scaler_.transform(X), dtype=np.float64
+        # Not modified in place below: no copy needed.
+        U = np.asarray(
+            self._transformed(X) if transformed is None else transformed, dtype=np.float64
         )
-        table = getattr(self, "table_", None)
-        unseen = _tabular.unseen_categories(table, U)
+        unseen = _tabular.unseen_categories(getattr(self, "table_", None), U)
         missing = np.isnan(U)
         if missing.any():
-            fill = 0.0 if table is None else self._scale(_tabular.fill_row(table)[None, :])
-            U = np.where(missing, np.broadcast_to(fill, U.shape), U)
+            U = np.where(missing, np.broadcast_to(self._scaled_fill(), U.shape), U)
         if unseen.shape[1]:
             U = np.hstack([U, UNSEEN_CATEGORY_DISTANCE * unseen])
         return U
 
-    def _neighbors_part(self, X: np.ndarray) -> np.ndarray:
+    def _neighbors_part(self, X: np.ndarray, transformed=None) -> np.ndarray:
         """Mean distance of each (unscaled) row to its nearest reference rows."""
         reference = self.neighbors_reference_
         index = self.__dict__.get("_neighbor_index")
@@ -1190,7 +1202,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             index = _neighbors.build_index(reference, self.n_neighbors)
             self._neighbor_index = index
         return _neighbors.mean_distances(
-            index, reference, self._neighbor_space(X), self.n_neighbors
+            index, reference, self._neighbor_space(X, transformed), self.n_neighbors
         )
 
     def _resolved_weights(self) -> dict:
@@ -1221,12 +1233,13 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _score_rows(self, chunk: np.ndarray) -> np.ndarray:
         """``score_samples`` of one chunk of validated rows."""
         weights = self.score_weights_
-        Z = self._scale(chunk)
+        scaled = self._transformed(chunk)  # once, for both spaces below
+        Z = self._scale(chunk, scaled)
         parts = {"reconstruction": self._reconstruction_part(Z)}
         if weights["distance"] > 0:
             parts["distance"] = self._distance_part(Z)
         if weights["neighbors"] > 0:
-            parts["neighbors"] = self._neighbors_part(chunk)
+            parts["neighbors"] = self._neighbors_part(chunk, scaled)
         return self._combine(parts)
 
     def _combine(self, parts: dict) -> np.ndarray:
