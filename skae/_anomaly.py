@@ -389,9 +389,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         sized from the data by ``skae._anomaly_defaults.default_estimator``:
         one hidden layer of ``max(8, 2 * n_features)`` units (at most 64), a
         code of ``max(2, n_features // 4)`` units (at most 16), batch
-        normalisation, and about 500 mini-batches of 128 rows (fewer on
-        tables of more than 100 columns: ``500 * 100 / n_features``, at least
-        50, so that the cost stays flat in the columns;
+        normalisation, and about 100 mini-batches of 128 rows at a learning
+        rate of 5e-3 (fewer on tables of more than 100 columns:
+        ``100 * 100 / n_features``, at least 50, so that the cost stays flat
+        in the columns;
         ``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
         :class:`~sklearn.model_selection.GridSearchCV` when an estimator is
@@ -623,7 +624,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Beyond 100,000 rows (in memory or not) the work stays bounded where
         the recipe allows: the default network (``estimator=None``) trains on
         a uniform random sample of ``TRAINING_ROWS`` (100,000) rows -- its
-        recipe is about 500 mini-batches, which one epoch of 100,000 rows
+        recipe is about 100 mini-batches, which one epoch of 100,000 rows
         already exceeds -- while a given estimator trains on every row; and
         the detector is calibrated (and the robust scaler fitted) on a
         uniform random sample of ``SAMPLE_ROWS`` (100,000) rows, as for lazy

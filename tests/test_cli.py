@@ -174,7 +174,7 @@ def quick(monkeypatch):
     """Fewer training steps for the default network where quality is not measured."""
     from skae import _anomaly_defaults
 
-    monkeypatch.setattr(_anomaly_defaults, "TRAINING_STEPS", 100, raising=False)
+    monkeypatch.setattr(_anomaly_defaults, "TRAINING_STEPS", 30, raising=False)
 
 
 def test_version(capsys):
