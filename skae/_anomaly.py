@@ -391,7 +391,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         code of ``max(2, n_features // 4)`` units (at most 16), batch
         normalisation, and about 100 mini-batches of 128 rows at a learning
         rate of 5e-3 (fewer on tables of more than 100 columns:
-        ``100 * 100 / n_features``, at least 50, so that the cost stays flat
+        ``100 * 100 / n_features``, at least 20, so that the cost stays flat
         in the columns;
         ``skae._anomaly_defaults`` holds every
         default in one place). Nested parameters tune in
