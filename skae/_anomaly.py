@@ -32,6 +32,7 @@ from ._anomaly_defaults import (
     DISTANCE_WEIGHT,
     GIVEN_ESTIMATOR_DISTANCE_WEIGHT,
     NEIGHBORS_WEIGHT,
+    TRAINING_ROWS,
     default_estimator,
     epoch_repeats,
 )
@@ -71,12 +72,6 @@ SAMPLE_ROWS = 100_000
 #: Largest sparse input the detector makes dense (float64 bytes).
 MAX_DENSE_BYTES = 1 << 30
 _SAMPLE_BYTES = 1 << 27
-#: The default network (``estimator=None``) trains on at most this many rows,
-#: drawn uniformly from all of them: its recipe is a budget of about 500
-#: mini-batches (``skae._anomaly_defaults``), which one epoch over 100,000 rows
-#: already exceeds (782 batches of 128), so more rows would only lengthen the
-#: fit. Tables of up to this many rows train on every row.
-TRAINING_ROWS = 100_000
 
 
 def sample_rows(n_features: int) -> int:
@@ -623,13 +618,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
 
         Beyond 100,000 rows (in memory or not) the work stays bounded where
         the recipe allows: the default network (``estimator=None``) trains on
-        a uniform random sample of ``TRAINING_ROWS`` (100,000) rows -- its
-        recipe is about 100 mini-batches, which one epoch of 100,000 rows
-        already exceeds -- while a given estimator trains on every row; and
+        a uniform random sample of ``TRAINING_ROWS`` (12,800) rows -- its
+        recipe is about 100 mini-batches of 128 rows, one epoch of that
+        sample -- while a given estimator trains on every row; and
         the detector is calibrated (and the robust scaler fitted) on a
         uniform random sample of ``SAMPLE_ROWS`` (100,000) rows, as for lazy
-        input (``train_scores_`` holds its scores). Tables of up to 100,000
-        rows use all their rows at every step.
+        input (``train_scores_`` holds its scores). Tables of up to 12,800
+        rows train on all their rows; up to 100,000 rows, every row is used
+        for the scaler and the calibration.
 
         Parameters
         ----------

@@ -77,6 +77,12 @@ LEARNING_RATE = 5e-3
 WIDE_FEATURES = 100
 MIN_TRAINING_STEPS = 20
 BATCH_SIZE = 128
+#: The default network trains on at most this many rows, drawn uniformly from
+#: all of them (``AnomalyDetector`` samples them): one epoch of the step
+#: budget, so more rows would only lengthen the fit. On 22_magic.gamma
+#: (13,314 training rows) 12,800 rows and 100,000 (every row, one epoch of
+#: 105 steps) gave the same ROC-AUC (0.749 and 0.749, seeds 0-2).
+TRAINING_ROWS = TRAINING_STEPS * BATCH_SIZE
 #: Batch normalisation in the hidden layers (measured to help on ADBench).
 BATCH_NORM = True
 

@@ -65,6 +65,7 @@ def test_scattered_rows_of_a_memmap_are_read_piece_by_piece(tmp_path, monkeypatc
     release = skae._data.release_pages
     monkeypatch.setattr(skae._data, "release_pages", lambda a: releases.append(release(a)))
     monkeypatch.setattr(skae._data, "SCATTERED_ROWS", 16)
+    monkeypatch.setattr(skae._data, "MIN_SCATTERED_ROWS", 16)
     picked = np.random.default_rng(0).permutation(600)[:100]
     rows = read_rows(X, 10, 90, picked)
     np.testing.assert_array_equal(rows, np.asarray(X)[picked[10:90]])
@@ -72,6 +73,31 @@ def test_scattered_rows_of_a_memmap_are_read_piece_by_piece(tmp_path, monkeypatc
     releases.clear()
     np.testing.assert_array_equal(read_rows(X, 0, 16, picked), np.asarray(X)[picked[:16]])
     assert len(releases) == 1
+
+
+def test_scattered_groups_map_a_bounded_number_of_bytes():
+    # A group of picked rows maps about rows * min(gap, folio) bytes of the
+    # file: sparse picks (large gaps) are read in smaller groups.
+    from skae._data import (
+        MAX_FOLIO_BYTES,
+        MIN_SCATTERED_ROWS,
+        SCATTERED_BYTES,
+        SCATTERED_ROWS,
+        scattered_group,
+    )
+
+    four_gb = np.lib.stride_tricks.as_strided(
+        np.zeros(1, dtype=np.float32), shape=(53_687_091, 20), strides=(0, 0)
+    )
+    assert four_gb.nbytes == 53_687_091 * 80
+    dense, sparse = scattered_group(four_gb, 100_000), scattered_group(four_gb, 12_800)
+    assert dense == SCATTERED_ROWS
+    assert MIN_SCATTERED_ROWS < sparse < SCATTERED_ROWS
+    assert sparse * (four_gb.nbytes // 12_800) <= SCATTERED_BYTES
+    assert scattered_group(four_gb, 128) == max(
+        MIN_SCATTERED_ROWS, SCATTERED_BYTES // MAX_FOLIO_BYTES
+    )
+    assert scattered_group(np.zeros((10, 3)), 5) == SCATTERED_ROWS
 
 
 def test_chunked_batches_are_the_permuted_chunks(monkeypatch):
