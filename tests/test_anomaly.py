@@ -650,25 +650,17 @@ def test_scores_do_not_depend_on_the_chunk_size(default_fitted, data, monkeypatc
     np.testing.assert_array_equal(one_by_one, expected["score_samples"])
 
 
-def memmap_of(X, path):
-    rows = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
-    rows[:] = X
-    rows.flush()
-    del rows
-    return np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
-
-
 def test_memmap_scores_chunk_by_chunk_like_in_memory(
-    default_fitted, data, tmp_path, monkeypatch
+    default_fitted, data, memmap_of, monkeypatch
 ):
-    X = memmap_of(data, tmp_path / "rows.f32")
+    X = memmap_of(data, np.float32)
     expected = outputs(default_fitted, np.asarray(X))
     monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 7)
     assert_same_outputs(outputs(default_fitted, X), expected)
 
 
-def test_small_memmap_fits_exactly_as_in_memory(data, tmp_path):
-    X = memmap_of(data, tmp_path / "rows.f32")
+def test_small_memmap_fits_exactly_as_in_memory(data, memmap_of):
+    X = memmap_of(data, np.float32)
     on_disk = AnomalyDetector(random_state=0).fit(X)
     in_memory = AnomalyDetector(random_state=0).fit(np.asarray(X))
     assert_same_outputs(outputs(on_disk, data), outputs(in_memory, data))

@@ -24,17 +24,9 @@ def make_data(n=600, seed=0):
     return X
 
 
-def memmap_of(X, path):
-    rows = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
-    rows[:] = X
-    rows.flush()
-    del rows
-    return np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
-
-
 # -- skae._data -------------------------------------------------------------------------
-def test_read_rows_copies_views_but_not_fresh_arrays(tmp_path):
-    X = memmap_of(make_data(), tmp_path / "rows.f32")
+def test_read_rows_copies_views_but_not_fresh_arrays(memmap_of):
+    X = memmap_of(make_data(), np.float32)
     rows = read_rows(X, 10, 50)
     assert type(rows) is np.ndarray and rows.flags.owndata
     assert not np.shares_memory(rows, X)
@@ -58,9 +50,9 @@ def test_read_rows_copies_views_but_not_fresh_arrays(tmp_path):
     assert read_rows(fresh, 0, 20) is fresh.last  # not copied again
 
 
-def test_scattered_rows_of_a_memmap_are_read_piece_by_piece(tmp_path, monkeypatch):
+def test_scattered_rows_of_a_memmap_are_read_piece_by_piece(memmap_of, monkeypatch):
     # Each piece's file pages are released before the next is read.
-    X = memmap_of(make_data(), tmp_path / "rows.f32")
+    X = memmap_of(make_data(), np.float32)
     releases = []
     release = skae._data.release_pages
     monkeypatch.setattr(skae._data, "release_pages", lambda a: releases.append(release(a)))
@@ -135,8 +127,8 @@ def test_member_rows_are_the_tiled_permuted_rows():
         np.testing.assert_array_equal(got, tiled[key])
 
 
-def test_lazy_member_rows_read_only_their_indices(tmp_path):
-    X = memmap_of(make_data(), tmp_path / "rows.f32")
+def test_lazy_member_rows_read_only_their_indices(memmap_of):
+    X = memmap_of(make_data(), np.float32)
     indices = np.array([2, 9, 10, 100, 599])
     whole = _MemberRows(X, 3, scale=lambda c: c.astype(np.float32) * 2, seed=5)
     some = _MemberRows(
@@ -208,11 +200,11 @@ def test_many_rows_calibrate_on_a_uniform_sample(monkeypatch):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
-def test_default_network_trains_on_a_bounded_sample_of_rows(monkeypatch, tmp_path, lazy):
+def test_default_network_trains_on_a_bounded_sample_of_rows(monkeypatch, memmap_of, lazy):
     X = make_data()
     monkeypatch.setattr(skae._anomaly, "TRAINING_ROWS", 200)
     monkeypatch.setattr(skae._anomaly, "SAMPLE_ROWS", 300)  # the memmap stays lazy
-    source = memmap_of(X, tmp_path / "rows.f32") if lazy else X
+    source = memmap_of(X, np.float32) if lazy else X
     trained_on, picked = [], []
     original = AnomalyDetector._fit_members
 

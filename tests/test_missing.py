@@ -169,13 +169,9 @@ def test_bce_range_check_skips_missing_cells():
         AutoencoderTransformer(loss="bce", **FAST).fit(X * 2)
 
 
-def test_memmap_with_missing_cells_matches_in_memory(tmp_path):
+def test_memmap_with_missing_cells_matches_in_memory(memmap_of):
     X = with_missing(low_rank()).astype(np.float32)
-    path = tmp_path / "x.dat"
-    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
-    mm[:] = X
-    mm.flush()
-    lazy = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    lazy = memmap_of(X)
     from_disk = AutoencoderTransformer(random_state=0, **FAST).fit(lazy)
     in_memory = AutoencoderTransformer(random_state=0, **FAST).fit(X)
     np.testing.assert_allclose(from_disk.fill_values_, in_memory.fill_values_, rtol=1e-6)

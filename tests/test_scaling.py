@@ -21,21 +21,6 @@ def X():
     return load_digits().data[:600] / 16.0
 
 
-@pytest.fixture
-def memmap_of(tmp_path):
-    """Write an array to a file and reopen it read-only as a memmap."""
-
-    def make(array):
-        path = tmp_path / f"x{np.random.default_rng().integers(1 << 30)}.dat"
-        out = np.memmap(path, dtype=array.dtype, mode="w+", shape=array.shape)
-        out[:] = array
-        out.flush()
-        del out
-        return np.memmap(path, dtype=array.dtype, mode="r", shape=array.shape)
-
-    return make
-
-
 class LazyArray:
     """A 2-D array-like that slices lazily and refuses to be converted whole."""
 
