@@ -616,16 +616,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         A lazy array no larger than that sample is read whole and fitted
         exactly as in memory.
 
-        Beyond 100,000 rows (in memory or not) the work stays bounded where
-        the recipe allows: the default network (``estimator=None``) trains on
-        a uniform random sample of ``TRAINING_ROWS`` (12,800) rows -- its
-        recipe is about 100 mini-batches of 128 rows, one epoch of that
-        sample -- while a given estimator trains on every row; and
-        the detector is calibrated (and the robust scaler fitted) on a
-        uniform random sample of ``SAMPLE_ROWS`` (100,000) rows, as for lazy
-        input (``train_scores_`` holds its scores). Tables of up to 12,800
-        rows train on all their rows; up to 100,000 rows, every row is used
-        for the scaler and the calibration.
+        On large tables (in memory or not) the work stays bounded where the
+        recipe allows. Beyond ``TRAINING_ROWS`` (12,800) rows the default
+        network (``estimator=None``) trains on a uniform random sample of that
+        many -- its recipe is about 100 mini-batches of 128 rows, one epoch of
+        that sample -- while a given estimator trains on every row. Beyond
+        ``SAMPLE_ROWS`` (100,000) rows the detector is calibrated (and the
+        robust scaler fitted) on a uniform random sample of that many, as for
+        lazy input (``train_scores_`` holds its scores).
 
         Parameters
         ----------
