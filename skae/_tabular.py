@@ -38,6 +38,8 @@ Only this module knows the layout; the detector stores it as the plain dict
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -218,16 +220,35 @@ def _check_observed(missing_everywhere: np.ndarray, names) -> None:
         )
 
 
+#: The fill values (column medians) of a numeric table come from at most this
+#: many rows, a uniform random sample drawn with a fixed seed: the median of
+#: 20,000 rows lies within about 0.01 of a column's standard deviation of the
+#: median of all of them, and on 1,000,000 x 20 the medians of every row took
+#: 0.5 s, a third of the detector's fit.
+MEDIAN_ROWS = 20_000
+
+
 def _fit_numeric(estimator, X: np.ndarray) -> dict:
     missing = np.isnan(X)
     names = getattr(estimator, "feature_names_in_", None)
-    _check_observed(missing.all(axis=0), names)
+    _check_observed(missing.all(axis=0), names)  # on every row: cheap, exact
+    rows = X
+    if X.shape[0] > MEDIAN_ROWS:
+        picked = np.random.default_rng(0).choice(X.shape[0], MEDIAN_ROWS, replace=False)
+        rows = X[np.sort(picked)]
+        missing = np.isnan(rows)
+    # A sampled column may have no observed cell left: fall back to every row.
+    unobserved = missing.all(axis=0)
     median = np.nanmedian if missing.any() else np.median
     # A block of columns at a time: no partitioned copy of the whole table.
-    block = max(1, (1 << 22) // max(X.shape[0], 1))
-    medians = np.concatenate(
-        [median(X[:, j : j + block], axis=0) for j in range(0, X.shape[1], block)]
-    )
+    block = max(1, (1 << 22) // max(rows.shape[0], 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sampled column
+        medians = np.concatenate(
+            [median(rows[:, j : j + block], axis=0) for j in range(0, X.shape[1], block)]
+        )
+    for j in np.flatnonzero(unobserved):
+        medians[j] = np.nanmedian(X[:, j])
     n_features = X.shape[1]
     return {
         "kinds": [NUMERIC] * n_features,

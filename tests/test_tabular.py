@@ -237,6 +237,22 @@ def test_numeric_array_with_missing_cells_trains_and_scores_without_nan():
     assert np.isfinite(complete.score_samples(X)).all()
 
 
+def test_fill_medians_of_a_large_table_come_from_a_sample(monkeypatch):
+    monkeypatch.setattr(_tabular, "MEDIAN_ROWS", 200)
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 3) * [1.0, 10.0, 0.1] + [0.0, 5.0, -1.0]
+    X[:, 2][rng.rand(2000) < 0.2] = np.nan
+    X[:, 1][1:] = np.nan  # observed in one row: most likely not in the sample
+    table = _tabular._fit_numeric(object(), X)
+    full = np.nanmedian(X, axis=0)
+    # Within four standard errors of a 200-row median (1.25 sd / sqrt(200)).
+    error = np.abs(table["medians"] - full)[[0, 2]]
+    assert (error <= 4 * 1.25 * np.array([1.0, 0.1]) / np.sqrt(200)).all()
+    assert table["medians"][1] == X[0, 1]  # not observed in the sample: every row
+    assert table["floor"] == 1 / 2001  # the unseen-category floor counts every row
+    assert table["medians"][0] != np.median(X[:, 0])  # a sample, not every row
+
+
 def test_mixed_detector_round_trips_through_save_and_load(fitted, test_rows, tmp_path):
     path = tmp_path / "mixed.skae"
     fitted.save(path)
