@@ -61,7 +61,11 @@ def fit_normal_scale(values: np.ndarray) -> dict:
     values = np.asarray(values, dtype=np.float64)
     reference = np.sort(values)
     if reference.size > MAX_REFERENCE_VALUES:
-        reference = np.quantile(values, np.linspace(0, 1, MAX_REFERENCE_VALUES))
+        # np.quantile's linear interpolation, read off the sorted values:
+        # np.quantile itself partitions the values once per level (0.2 s for
+        # 10,000 levels of 20,000 values, three times a fit).
+        positions = np.linspace(0, reference.size - 1, MAX_REFERENCE_VALUES)
+        reference = np.interp(positions, np.arange(reference.size), reference)
     use_log = bool(reference[0] >= 0)
     eps = 1e-6 * float(np.mean(values)) + 1e-12 if use_log else 0.0
     t = _tail_transform(reference, use_log, eps)

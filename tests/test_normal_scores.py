@@ -66,6 +66,11 @@ def test_large_training_sets_keep_a_bounded_reference():
     values = np.random.RandomState(3).normal(size=5 * MAX_REFERENCE_VALUES)
     scale = fit_normal_scale(values)
     assert scale["reference"].shape == (MAX_REFERENCE_VALUES,)
+    # The evenly spaced quantiles of the training values (numpy's "linear").
+    levels = np.linspace(0, 1, MAX_REFERENCE_VALUES)
+    np.testing.assert_allclose(
+        scale["reference"], np.quantile(values, levels), rtol=0, atol=1e-12
+    )
     z = normal_scores(values, scale)
     assert z.std() == pytest.approx(1.0, abs=0.02)
 
