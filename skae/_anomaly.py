@@ -65,10 +65,14 @@ CHUNK_ROWS = 1 << 14
 #: kernels take another path for a handful of rows, which would make a row's
 #: score depend on how many rows were scored with it.
 _MIN_FORWARD_ROWS = 16
-#: Rows of data read in chunks (a memmap, a dask array, ``partial_fit``) that
-#: the scaler is fitted on and the threshold calibrated on: a uniform random
-#: sample of at most this many rows (and about ``_SAMPLE_BYTES`` of float64).
-SAMPLE_ROWS = 100_000
+#: Rows of data read in chunks (a memmap, a dask array, ``partial_fit``), or
+#: in memory beyond this size, that the scaler is fitted on and the threshold
+#: calibrated on: a uniform random sample of at most this many rows (and about
+#: ``_SAMPLE_BYTES`` of float64). Every statistic calibrated on it is a
+#: quantile or a mean: the share of rows above a 1 % quantile of 20,000 rows
+#: is 1 % +- 0.07 % (one standard deviation), and on 1,000,000 x 20 a 100,000-row
+#: sample spent 0.9 s calibrating (its neighbour part mostly) against 0.2 s.
+SAMPLE_ROWS = 20_000
 #: Largest sparse input the detector makes dense (float64 bytes).
 MAX_DENSE_BYTES = 1 << 30
 _SAMPLE_BYTES = 1 << 27
@@ -480,7 +484,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows -- of the random sample of them
         that calibrates the detector when ``X`` was read in chunks, has more
-        than ``SAMPLE_ROWS`` (100,000) rows or was given to
+        than ``SAMPLE_ROWS`` (20,000) rows or was given to
         :meth:`partial_fit` (see there).
     feature_error_scale_ : ndarray of shape (n_estimators_, n_features) or None
         Each member's mean squared reconstruction error of each feature over
@@ -609,7 +613,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ``X`` may be larger than memory: a :class:`numpy.memmap` or another
         lazily sliced array (h5py, zarr, dask) is read chunk by chunk and never
         held whole. The scaler is then fitted on a uniform random sample of at
-        most ``SAMPLE_ROWS`` (100,000) rows, the networks train on the rows
+        most ``SAMPLE_ROWS`` (20,000) rows, the networks train on the rows
         scaled chunk by chunk as they are read, and the reconstruction
         errors that balance the features, the normal scores and ``offset_``
         are computed on that sample (``train_scores_`` holds its scores).
@@ -621,7 +625,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         network (``estimator=None``) trains on a uniform random sample of that
         many -- its recipe is about 100 mini-batches of 128 rows, one epoch of
         that sample -- while a given estimator trains on every row. Beyond
-        ``SAMPLE_ROWS`` (100,000) rows the detector is calibrated (and the
+        ``SAMPLE_ROWS`` (20,000) rows the detector is calibrated (and the
         robust scaler fitted) on a uniform random sample of that many, as for
         lazy input (``train_scores_`` holds its scores).
 
