@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+import threadpoolctl
 import torch
 from scipy.stats import norm
 from sklearn.exceptions import NotFittedError
@@ -173,6 +174,32 @@ def test_neighbors_reference_is_a_capped_random_sample(data, monkeypatch):
     np.testing.assert_array_equal(
         again.fit(data).neighbors_reference_, detector.neighbors_reference_
     )
+
+
+def test_neighbor_search_shared_among_threads_gives_the_same_distances(monkeypatch):
+    rng = np.random.RandomState(0)
+    reference, rows = rng.randn(300, 4), rng.randn(1000, 4)
+    rows[:300:7] = reference[:300:7]  # some rows are reference rows
+    index = skae._neighbors.build_index(reference, 10)
+    alone = skae._neighbors.mean_distances(index, reference, rows, 10)
+    monkeypatch.setattr(skae._neighbors, "SEARCH_ROWS", 64)
+    monkeypatch.setattr(skae._neighbors, "search_threads", lambda: 3)
+    openmp_threads = []
+    plain = index.kneighbors
+
+    def kneighbors(*args, **kwargs):
+        pools = threadpoolctl.threadpool_info()
+        openmp_threads.append(
+            [p["num_threads"] for p in pools if p["user_api"] == "openmp"]
+        )
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(index, "kneighbors", kneighbors)
+    shared = skae._neighbors.mean_distances(index, reference, rows, 10)
+    np.testing.assert_array_equal(shared, alone)
+    assert len(openmp_threads) == 16  # 1,000 rows in blocks of 64
+    # Each block runs on one OpenMP thread, in its own Python thread.
+    assert all(counts == [1] * len(counts) for counts in openmp_threads)
 
 
 def test_default_score_is_stouffer_mix_of_error_and_distance(fitted, data):
