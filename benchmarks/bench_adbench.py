@@ -178,7 +178,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:-1]))
     parser.add_argument("--max-rows", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch/BLAS threads of every method (default 1; users get every core)",
+    )
     parser.add_argument(
         "--skae-params",
         type=json.loads,
