@@ -38,6 +38,7 @@ Only this module knows the layout; the detector stores it as the plain dict
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -167,8 +168,10 @@ def is_mixed(estimator, X, *, reset: bool, numeric_objects: bool = False) -> boo
     """
     if not reset:
         return not is_all_numeric(getattr(estimator, "table_", None))
+    # By position: with duplicate names X[name] is a DataFrame (validate_data
+    # then refuses the names with scikit-learn's message).
     return isinstance(X, pd.DataFrame) and not all(
-        _is_numeric_column(X[c], numeric_objects) for c in X.columns
+        _is_numeric_column(X.iloc[:, j], numeric_objects) for j in range(X.shape[1])
     )
 
 
@@ -176,8 +179,8 @@ def categorical_names(frame: pd.DataFrame, *, numeric_objects: bool = False) -> 
     """Quoted names of the columns of ``frame`` that :func:`encode_table` encodes."""
     return [
         repr(str(c))
-        for c in frame.columns
-        if not _is_numeric_column(frame[c], numeric_objects)
+        for j, c in enumerate(frame.columns)
+        if not _is_numeric_column(frame.iloc[:, j], numeric_objects)
     ]
 
 
@@ -259,6 +262,34 @@ def _fit_numeric(estimator, X: np.ndarray) -> dict:
     }
 
 
+# Dates (and date-times) as a CSV file writes them: 2024-01-31, 2024/1/31,
+# 31/01/2024, 31.01.24, with an optional time of day.
+_DATE_TEXT = re.compile(
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+_DATES_CHECKED = 200
+
+
+def looks_like_dates(column: pd.Series) -> str | None:
+    """An example value if every (non-missing) value of a text column is a date."""
+    if _is_numeric(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    values = pd.unique(column.dropna().astype(str).str.strip())
+    if values.size == 0 or not all(_DATE_TEXT.fullmatch(v) for v in values):
+        return None
+    # Shaped like dates; real ones? (1.0.12, a version number, is not.) One
+    # value at a time: pandas infers a single format from a whole array.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = [pd.to_datetime(v, errors="coerce") for v in values[:_DATES_CHECKED]]
+    if any(pd.isna(p) for p in parsed):
+        return None
+    return str(values[0])
+
+
 def _check_column_dtypes(frame: pd.DataFrame) -> None:
     """Refuse columns that are neither numbers nor categories (dates, durations...)."""
     for name in frame.columns:
@@ -273,6 +304,18 @@ def _check_column_dtypes(frame: pd.DataFrame) -> None:
                 f"Column {str(name)!r} has dtype {dtype}, which skae does not read: "
                 "columns must be numeric or categorical (category, object/string, "
                 "bool). Convert it first, e.g. a date to a number of days."
+            )
+    for j, name in enumerate(frame.columns):
+        example = looks_like_dates(frame.iloc[:, j])
+        if example is not None:
+            # As categories, the dates seen at fit would be normal and every
+            # later date unseen: all the rows of a new period would be flagged.
+            raise ValueError(
+                f"Column {str(name)!r} holds dates written as text (such as "
+                f"{example!r}), which skae does not read as categories: every date "
+                "after the training period would be an unseen category. Convert it "
+                "first (pd.to_datetime, then e.g. the day of the week or a number "
+                "of days) or drop it."
             )
 
 
@@ -318,6 +361,32 @@ def _fit_mixed(frame: pd.DataFrame, *, numeric_objects: bool = False) -> dict:
     }
 
 
+# A bool column's categories, and the spellings of its values read at scoring
+# (a CSV or a database may give 1/0 or "true"/"false" for True/False).
+_BOOL_CATEGORIES = {"False", "True"}
+_BOOL_TEXT = {"true": "True", "1": "True", "1.0": "True"}
+_BOOL_TEXT.update({"false": "False", "0": "False", "0.0": "False"})
+#: Scoring warns when at least this many rows, and more than half of a
+#: column's values, are categories not seen at fit: more likely a column
+#: written differently (case, spelling, a new period) than that many anomalies.
+MIN_UNSEEN_ROWS_TO_WARN = 10
+
+
+def _warn_if_mostly_unseen(name: str, text, codes, missing) -> None:
+    unseen = (codes < 0) & ~missing
+    n_unseen, n_observed = int(unseen.sum()), int((~missing).sum())
+    if n_unseen >= MIN_UNSEEN_ROWS_TO_WARN and n_unseen > n_observed / 2:
+        example = text[np.flatnonzero(unseen)[0]]
+        warnings.warn(
+            f"Column {name!r}: {n_unseen} of {n_observed} values were not seen at fit "
+            f"(such as {example!r}); every row with an unseen category scores as an "
+            "anomaly. Check that the column is written as at fit: categories are "
+            "compared as text ('Paris' and 'paris' differ).",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 def _encode(table: dict, frame: pd.DataFrame) -> np.ndarray:
     names = [str(c) for c in frame.columns]
     layout = _layout(table)
@@ -330,7 +399,10 @@ def _encode(table: dict, frame: pd.DataFrame) -> np.ndarray:
             encoded[:, start] = _numeric_values(column, repr(names[j]))
             continue
         text, missing = _as_text(column)
+        if set(cats) <= _BOOL_CATEGORIES:  # a bool column at fit
+            text = np.array([_BOOL_TEXT.get(str(v).lower(), v) for v in text], dtype=object)
         codes = pd.Index(cats, dtype=object).get_indexer(text)  # -1: missing or unseen
+        _warn_if_mostly_unseen(names[j], text, codes, missing)
         block = encoded[:, start:stop]
         known = codes >= 0
         block[np.flatnonzero(known), codes[known]] = 1.0

@@ -1,6 +1,7 @@
 """Mixed-type tables in AnomalyDetector: categories, missing cells, unseen categories."""
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -301,3 +302,52 @@ def test_scoring_input_is_checked_against_the_fitted_table(fitted, test_rows):
         fitted.score_samples(test_rows.rename(columns={"items": "things"}))
     with pytest.raises(ValueError, match="online"):
         fitted.score_samples(test_rows.iloc[:, :4])
+
+
+def test_bool_column_reads_numbers_and_words_at_scoring():
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"x": rng.randn(200), "flag": rng.rand(200) < 0.3})
+    detector = tiny().fit(frame)
+    expected = detector.score_samples(frame)
+    for spelled in (
+        frame.flag.astype(int),
+        frame.flag.astype(float),
+        frame.flag.map({True: "true", False: "FALSE"}),
+    ):
+        np.testing.assert_allclose(
+            detector.score_samples(frame.assign(flag=spelled)), expected
+        )
+
+
+def test_mostly_unseen_categories_at_scoring_warn():
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"x": rng.randn(200), "city": rng.choice(["Paris", "Lyon"], 200)})
+    detector = tiny().fit(frame)
+    with pytest.warns(UserWarning, match=r"Column 'city': 200 of 200 values were not seen"):
+        detector.score_samples(frame.assign(city=frame.city.str.upper()))
+    # A few unseen rows are anomalies, not a spelling problem: no warning.
+    few = frame.copy()
+    few.loc[:4, "city"] = "Nice"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = detector.score_samples(few)
+    assert (scores[:5] < np.median(scores)).all()
+
+
+@pytest.mark.parametrize(
+    "dates", [[f"2024-01-{i % 20 + 1:02d}" for i in range(60)], ["03/01/2024"] * 60]
+)
+def test_dates_written_as_text_are_a_clear_error(dates):
+    frame = pd.DataFrame({"x": np.random.RandomState(0).randn(60), "when": dates})
+    detector = tiny()
+    with pytest.raises(ValueError, match=r"Column 'when' holds dates written as text"):
+        detector.fit(frame)
+    assert not hasattr(detector, "table_")
+    # Text shaped like a date that is not one (a version number) is a category.
+    assert _tabular.looks_like_dates(pd.Series(["1.0.12", "1.0.13"])) is None
+
+
+def test_duplicate_column_names_are_refused_as_scikit_learn_does():
+    frame = pd.DataFrame(np.random.RandomState(0).randn(50, 2), columns=["a", "a"])
+    with pytest.raises(ValueError, match="unique column names"):
+        AutoencoderTransformer(max_epochs=1).fit(frame)
