@@ -359,6 +359,8 @@ def _select_columns(train, score, args: argparse.Namespace):
         raise CLIError(
             f"columns given to both --id-column and --exclude: {_names(sorted(both))}"
         )
+    from ._tabular import looks_like_dates
+
     id_columns = list(dict.fromkeys(args.id_column))
     skipped = set(id_columns) | set(args.exclude)
     features = []
@@ -370,6 +372,18 @@ def _select_columns(train, score, args: argparse.Namespace):
             _warn(f"column {name!r} has no values in {args.train!r}: not used")
             continue
         reason = None if name in args.keep else _looks_like_identifier(column)
+        dates = None if name in args.keep or reason else looks_like_dates(column)
+        if dates is not None:
+            where = "carried to the output" if name in score.columns else "ignored"
+            if name in score.columns:
+                id_columns.append(name)
+            _warn(
+                f"column {name!r} holds dates written as text (such as {dates!r}): "
+                f"{where}, not used as a feature (as categories, every later date "
+                "would be an anomaly; write it as numbers, such as the day of the "
+                "week, to use it)"
+            )
+            continue
         if reason is not None:
             if name in score.columns:
                 id_columns.append(name)
@@ -512,9 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
             "missing cells are accepted. Writes one row per scored row: the "
             "identifier columns, score (negative = anomaly), label, error and the "
             "columns that contribute most to the error. Columns that look like "
-            "identifiers (every value a distinct integer, or pandas' 'Unnamed: 0' "
-            "index) are not used as features: they are carried to the output, "
-            "with a warning."
+            "identifiers (every value a distinct integer or text, or pandas' "
+            "'Unnamed: 0' index) or hold dates written as text are not used as "
+            "features: they are carried to the output, with a warning."
         ),
     )
     detect.add_argument("--train", required=True, metavar="A.csv", help="normal rows")

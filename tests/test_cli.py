@@ -335,3 +335,33 @@ def test_detect_categorical_and_missing_cells(tables, tmp_path, capsys):
     assert (result.loc[[2, 9], "label"] == "anomaly").all()
     assert (result.loc[[5, 17, 33], "label"] == "anomaly").all()
     assert "empty" not in set(result[["top_1", "top_2", "top_3"]].to_numpy().ravel())
+
+
+def test_detect_dates_as_text_and_bools_written_as_numbers(tables, tmp_path, capsys, quick):
+    """A date column of a later period is not a feature (every row would be an
+    unseen category); True/False at fit and 1/0 at scoring are one column."""
+    train, score = tables
+    paths = {}
+    for name, path, month in (("train", train, 1), ("score", score, 3)):
+        frame = pd.read_csv(path)
+        n = len(frame)
+        frame.insert(0, "date", [f"2024-{month:02d}-{i % 20 + 1:02d}" for i in range(n)])
+        flag = frame["a"] > frame["a"].median()
+        frame["flag"] = flag if name == "train" else flag.astype(int)
+        paths[name] = tmp_path / f"{name}_dates.csv"
+        frame.to_csv(paths[name], index=False)
+    out = tmp_path / "out.csv"
+    assert detect(paths["train"], paths["score"], out) == 0
+    err = capsys.readouterr().err
+    assert "column 'date' holds dates written as text (such as '2024-01-01')" in err
+    result = pd.read_csv(out)
+    assert result.columns[0] == "date"  # carried to the output
+    assert result["label"].eq("anomaly").sum() <= 5  # 3 planted, not all 40
+    # The same scores as with the flags written True/False.
+    frame = pd.read_csv(paths["score"])
+    frame["flag"] = frame["flag"].astype(bool)
+    frame.to_csv(paths["score"], index=False)
+    assert detect(paths["train"], paths["score"], tmp_path / "bools.csv") == 0
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "bools.csv")["score"], result["score"]
+    )
