@@ -367,15 +367,22 @@ _BOOL_CATEGORIES = {"False", "True"}
 _BOOL_TEXT = {"true": "True", "1": "True", "1.0": "True"}
 _BOOL_TEXT.update({"false": "False", "0": "False", "0.0": "False"})
 #: Scoring warns when at least this many rows, and more than half of a
-#: column's values, are categories not seen at fit: more likely a column
-#: written differently (case, spelling, a new period) than that many anomalies.
+#: column's values, are categories not seen at fit, of at least two different
+#: values: more likely a column written differently (case, spelling, a new
+#: period) than that many anomalies.
 MIN_UNSEEN_ROWS_TO_WARN = 10
 
 
 def _warn_if_mostly_unseen(name: str, text, codes, missing) -> None:
     unseen = (codes < 0) & ~missing
     n_unseen, n_observed = int(unseen.sum()), int((~missing).sum())
-    if n_unseen >= MIN_UNSEEN_ROWS_TO_WARN and n_unseen > n_observed / 2:
+    # One new value in every row can be the anomaly scored (a new channel);
+    # several, in most rows, are more likely a column written differently.
+    if (
+        n_unseen >= MIN_UNSEEN_ROWS_TO_WARN
+        and n_unseen > n_observed / 2
+        and len(set(text[unseen])) >= 2
+    ):
         example = text[np.flatnonzero(unseen)[0]]
         warnings.warn(
             f"Column {name!r}: {n_unseen} of {n_observed} values were not seen at fit "

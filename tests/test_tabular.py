@@ -325,12 +325,14 @@ def test_mostly_unseen_categories_at_scoring_warn():
     detector = tiny().fit(frame)
     with pytest.warns(UserWarning, match=r"Column 'city': 200 of 200 values were not seen"):
         detector.score_samples(frame.assign(city=frame.city.str.upper()))
-    # A few unseen rows are anomalies, not a spelling problem: no warning.
+    # A few unseen rows, or one new value in every row, are anomalies, not a
+    # spelling problem: no warning.
     few = frame.copy()
     few.loc[:4, "city"] = "Nice"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scores = detector.score_samples(few)
+        detector.score_samples(frame.assign(city="Nice"))
     assert (scores[:5] < np.median(scores)).all()
 
 
