@@ -277,8 +277,12 @@ def looks_like_dates(column: pd.Series) -> str | None:
     """An example value if every (non-missing) value of a text column is a date."""
     if _is_numeric(column) or pd.api.types.is_bool_dtype(column):
         return None
-    values = pd.unique(column.dropna().astype(str).str.strip())
-    if values.size == 0 or not all(_DATE_TEXT.fullmatch(v) for v in values):
+    return _date_example(pd.unique(column.dropna().astype(str)))
+
+
+def _date_example(values) -> str | None:
+    """The first of these distinct texts if every one of them is a date, else None."""
+    if len(values) == 0 or not all(_DATE_TEXT.fullmatch(v) for v in values):
         return None
     # Shaped like dates; real ones? (1.0.12, a version number, is not.) One
     # value at a time: pandas infers a single format from a whole array.
@@ -305,18 +309,6 @@ def _check_column_dtypes(frame: pd.DataFrame) -> None:
                 "columns must be numeric or categorical (category, object/string, "
                 "bool). Convert it first, e.g. a date to a number of days."
             )
-    for j, name in enumerate(frame.columns):
-        example = looks_like_dates(frame.iloc[:, j])
-        if example is not None:
-            # As categories, the dates seen at fit would be normal and every
-            # later date unseen: all the rows of a new period would be flagged.
-            raise ValueError(
-                f"Column {str(name)!r} holds dates written as text (such as "
-                f"{example!r}), which skae does not read as categories: every date "
-                "after the training period would be an unseen category. Convert it "
-                "first (pd.to_datetime, then e.g. the day of the week or a number "
-                "of days) or drop it."
-            )
 
 
 def _fit_mixed(frame: pd.DataFrame, *, numeric_objects: bool = False) -> dict:
@@ -340,6 +332,17 @@ def _fit_mixed(frame: pd.DataFrame, *, numeric_objects: bool = False) -> dict:
         text, missing = _as_text(column)
         missing_everywhere[j] = missing.all()
         seen, counts = np.unique(text[~missing].astype(str), return_counts=True)
+        example = _date_example(seen)
+        if example is not None:
+            # As categories, the dates seen at fit would be normal and every
+            # later date unseen: all the rows of a new period would be flagged.
+            raise ValueError(
+                f"Column {name} holds dates written as text (such as {example!r}), "
+                "which skae does not read as categories: every date after the "
+                "training period would be an unseen category. Convert it first "
+                "(pd.to_datetime, then e.g. the day of the week or a number of "
+                "days) or drop it."
+            )
         if seen.size > max(_MAX_FREE_CATEGORIES, _MAX_CATEGORY_SHARE * n_rows):
             raise ValueError(
                 f"Column {name} has {seen.size} distinct values in {n_rows} rows: it "
