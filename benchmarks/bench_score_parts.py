@@ -1,19 +1,21 @@
 """Weights of AnomalyDetector's score parts, measured on the ADBench protocol.
 
-How the default weights (``skae._anomaly_defaults.NEIGHBORS_WEIGHT``) were
-chosen: for every table, variant and seed of ``bench_adbench.py`` the default
-detector is fitted once, and its three parts -- the balanced reconstruction
-error, the distance from the column medians and the neighbour distance --
-are computed for the training and the test rows. Weighted Stouffer mixes of
-their normal scores (``skae._normal_scores``, against the training rows, as
-the detector does) are then evaluated without refitting, and their mean
-ROC-AUC per variant and half is printed beside the baselines of the same
-cases, read from ``bench_adbench.py``'s cache (run it first to fill the
-cache: ``python benchmarks/bench_adbench.py --variants original rare1 rare5
-small``).
+How the default weights (``skae._anomaly_defaults.NEIGHBORS_WEIGHT`` and
+``HISTOGRAM_WEIGHT``) were chosen: for every table, variant and seed of
+``bench_adbench.py`` the default detector is fitted once, and its four parts
+-- the balanced reconstruction error, the distance from the column medians,
+the neighbour distance and the per-column histograms -- are computed for the
+training and the test rows. Weighted Stouffer mixes of their normal scores
+(``skae._normal_scores``, against the training rows, as the detector does)
+are then evaluated without refitting, and their mean ROC-AUC per variant and
+half is printed beside the baselines of the same cases, read from
+``bench_adbench.py``'s cache (run it first to fill the cache: ``python
+benchmarks/bench_adbench.py --variants original rare1 rare5 small``; add
+``bundled`` to both to see the tables the weights were not chosen on).
 
     python benchmarks/bench_score_parts.py                      # the recipes below
     python benchmarks/bench_score_parts.py --grid 0.1           # every mix, steps of 0.1
+    python benchmarks/bench_score_parts.py --variants bundled --seeds 0 1 2 3 4 5 6 7 8 9
 
 With ``--grid`` it prints the mixes whose worst margin to the best baseline
 is largest, chosen on the odd half and on the even half separately (a choice
@@ -27,6 +29,7 @@ import itertools
 import os
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -45,57 +48,79 @@ from skae._normal_scores import fit_normal_scale, normal_scores
 
 #: Named mixes (weights of "reconstruction", "distance", "neighbors").
 RECIPES = {
-    "previous default": {"reconstruction": 2 / 3, "distance": 1 / 3},
-    "default (0.2 + 0.8 neighbours)": {"reconstruction": 0.2, "neighbors": 0.8},
-    "0.2 + 0.1 medians + 0.7 neighbours": {
+    "default before the histogram part (0.2 + 0.8 neighbours)": {
         "reconstruction": 0.2,
-        "distance": 0.1,
-        "neighbors": 0.7,
+        "neighbors": 0.8,
     },
+    "default (0.1 + 0.8 neighbours + 0.1 histograms)": {
+        "reconstruction": 0.1,
+        "neighbors": 0.8,
+        "histogram": 0.1,
+    },
+    "0.1 + 0.7 neighbours + 0.2 histograms": {
+        "reconstruction": 0.1,
+        "neighbors": 0.7,
+        "histogram": 0.2,
+    },
+    "0.1 + 0.9 neighbours": {"reconstruction": 0.1, "neighbors": 0.9},
     "neighbours alone": {"neighbors": 1.0},
+    "histograms alone": {"histogram": 1.0},
     "reconstruction alone": {"reconstruction": 1.0},
 }
 
 
 def parts_of(detector: AnomalyDetector, X: np.ndarray) -> dict[str, np.ndarray]:
-    """The three parts of the detector's score of the rows ``X``."""
+    """The four parts of the detector's score of the rows ``X``."""
     Z = detector._scale(X)
+    U = detector._neighbor_space(X)
     return {
         "reconstruction": detector._reconstruction_part(Z),
         "distance": detector._distance_part(Z),
-        "neighbors": detector._neighbors_part(X),
+        "neighbors": detector._neighbors_part(U),
+        "histogram": detector._histogram_part(U),
     }
 
 
 def collect(args: argparse.Namespace) -> list[dict]:
     """One fit per (table, variant, seed): the parts of train and test rows."""
     cases = []
-    for path in B.find_datasets(args.data_dir, args.datasets, args.halves):
-        for variant in args.variants:
-            for seed in args.seeds:
-                X_train, X_test, y_test, _ = B.load_variant(
-                    path, variant, seed, args.max_rows, args.cache.parent / "synthetic"
+    sources = []  # (table, half, variant, loader of a seed's split)
+    on_disk = [v for v in args.variants if v != "bundled"]
+    if on_disk:
+        for path in B.find_datasets(args.data_dir, args.datasets, args.halves):
+            for variant in on_disk:
+
+                def loader(seed, path=path, variant=variant):
+                    synthetic = args.cache.parent / "synthetic"
+                    return B.load_variant(path, variant, seed, args.max_rows, synthetic)
+
+                sources.append((path.stem, B.half_of(path), variant, loader))
+    if "bundled" in args.variants:
+        for name in B.BUNDLED:
+            sources.append((name, "bundled", "bundled", partial(B.load_bundled, name)))
+    for stem, half, variant, loader in sources:
+        for seed in args.seeds:
+            X_train, X_test, y_test, _ = loader(seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                detector = AnomalyDetector(random_state=seed).fit(X_train)
+                train = parts_of(detector, X_train)
+                test = parts_of(detector, X_test)
+            normal = {
+                name: normal_scores(test[name], fit_normal_scale(train[name]))
+                for name in train
+            }
+            cases.append(
+                dict(
+                    dataset=stem,
+                    variant=variant,
+                    seed=seed,
+                    half=half,
+                    y=y_test,
+                    normal=normal,
                 )
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    detector = AnomalyDetector(random_state=seed).fit(X_train)
-                    train = parts_of(detector, X_train)
-                    test = parts_of(detector, X_test)
-                normal = {
-                    name: normal_scores(test[name], fit_normal_scale(train[name]))
-                    for name in train
-                }
-                cases.append(
-                    dict(
-                        dataset=path.stem,
-                        variant=variant,
-                        seed=seed,
-                        half=B.half_of(path),
-                        y=y_test,
-                        normal=normal,
-                    )
-                )
-                print(f"{path.stem} {variant} seed {seed}", flush=True)
+            )
+            print(f"{stem} {variant} seed {seed}", flush=True)
     return cases
 
 
@@ -121,7 +146,8 @@ def evaluate(cases: list[dict], recipes: dict, cache: pd.DataFrame) -> pd.DataFr
     ]
     base = base[base.max_rows == max_rows_of(base)]
     everything = pd.concat([results, base[results.columns]], ignore_index=True)
-    everything["half"] = [B.half_of(Path(d + ".npz")) for d in everything.dataset]
+    half = {case["dataset"]: case["half"] for case in cases}
+    everything["half"] = everything.dataset.map(half)
     per_table = everything.groupby(["variant", "half", "dataset", "method"]).roc_auc.mean()
     per_table = per_table.unstack("method")
     baselines = [m for m in per_table.columns if m not in recipes]
@@ -137,13 +163,19 @@ def max_rows_of(base: pd.DataFrame) -> int:
 
 
 def grid(step: float) -> dict:
+    """Every mix of the four parts' weights in steps of ``step``, summing to 1."""
     weights = np.round(np.arange(0, 1 + 1e-9, step), 6)
     recipes = {}
-    for wr, wd in itertools.product(weights, weights):
-        wk = round(1 - wr - wd, 6)
+    for wr, wd, wh in itertools.product(weights, weights, weights):
+        wk = round(1 - wr - wd - wh, 6)
         if wk >= -1e-9:
-            name = f"rec {wr:g} / med {wd:g} / nbr {max(wk, 0):g}"
-            recipes[name] = {"reconstruction": wr, "distance": wd, "neighbors": max(wk, 0)}
+            name = f"rec {wr:g} / med {wd:g} / nbr {max(wk, 0):g} / hist {wh:g}"
+            recipes[name] = {
+                "reconstruction": wr,
+                "distance": wd,
+                "neighbors": max(wk, 0),
+                "histogram": wh,
+            }
     return recipes
 
 
@@ -173,16 +205,23 @@ def main() -> int:
         recipes = grid(args.grid)
         means = evaluate(cases, recipes, cache)
         margin = means[list(recipes)].sub(means["best baseline"], axis=0)
+        halves = margin.index.get_level_values("half")
         for half in ("odd", "even"):
+            if half not in halves:
+                continue
+            other_half = "even" if half == "odd" else "odd"
             rows = margin.xs(half, level="half")
             worst = rows.min().sort_values(ascending=False)
             print(f"\nBest worst-margin mixes chosen on the {half} half:")
             for name in worst.index[:6]:
-                other = margin.xs("even" if half == "odd" else "odd", level="half")[name]
-                print(
-                    f"  {name:>32}: worst margin {worst[name]:+.3f} here, "
-                    f"{other.min():+.3f} on the other half"
-                )
+                line = f"  {name:>40}: worst margin {worst[name]:+.3f} here"
+                if other_half in halves:
+                    other = margin.xs(other_half, level="half")[name].min()
+                    line += f", {other:+.3f} on the other half"
+                if "bundled" in halves:
+                    bundled = means[name].xs("bundled", level="half").iloc[0]
+                    line += f"; bundled mean {bundled:.3f}"
+                print(line)
     return 0
 
 

@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _neighbors, _tabular, _thresholds
+from . import _histograms, _neighbors, _tabular, _thresholds
 from ._anomaly_defaults import (
     AUTO_MAD_K,
     AUTO_MAX_SHARE,
@@ -31,6 +31,7 @@ from ._anomaly_defaults import (
     DEFAULT_MEMBERS,
     DISTANCE_WEIGHT,
     GIVEN_ESTIMATOR_DISTANCE_WEIGHT,
+    HISTOGRAM_WEIGHT,
     NEIGHBORS_WEIGHT,
     TRAINING_ROWS,
     default_estimator,
@@ -322,7 +323,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     extreme value, but cannot swamp the rest of the row or the network's
     training.
 
-    **Scores.** Up to three anomaly scores are computed on the scaled rows
+    **Scores.** Up to four anomaly scores are computed on the scaled rows
     ``z``:
 
     * ``e``, the reconstruction part. With ``reconstruction_score="balanced"``
@@ -341,21 +342,28 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
       sample of at most 1,000 training rows, the *reference*
       (``neighbors_reference_``; ``skae._neighbors``). A training row is
       scored without itself, so that it scores as a new row would.
+    * ``h``, the histogram part: ``-sum_j log(p_j + 0.01)``, with ``p_j`` the
+      share of training rows in the row's bin of column ``j`` (10 equal-width
+      bins over the training range; HBOS, ``skae._histograms``), in the same
+      unclipped space: values in rarely filled bins, which a small cluster of
+      anomalies hides from the neighbour distance.
     * ``d = mean(z ** 2)``, the row's distance from the column medians in
       robust units (from the scaled origin with another ``scaler``).
 
     Each is turned into a *normal score* against the training rows,
     ``s = Phi^-1(1 - p)`` with ``p`` the share of training rows scoring at
     least as high (see ``skae._normal_scores``), and ``score_samples`` is
-    ``-exp(w_e * s_e + w_k * s_k + w_d * s_d)`` with ``w_k =
-    neighbors_weight``, ``w_d = distance_weight`` and ``w_e = 1 - w_k - w_d``
-    (``score_weights_``): Stouffer's combination of the pieces of evidence,
-    mapped back to an error-like positive scale. With ``w_e = 1`` it is simply
-    ``-e``. By default (``estimator=None``) ``w_e = 0.2`` and ``w_k = 0.8``:
-    on the benchmark tables the neighbour distance found most anomalies, and
-    the reconstruction adds what distances miss (anomalies that break the
-    relations between columns); see "How rows are scored" and "Benchmark:
-    ADBench" in the documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
+    ``-exp(w_e * s_e + w_k * s_k + w_h * s_h + w_d * s_d)`` with ``w_k =
+    neighbors_weight``, ``w_h = histogram_weight``, ``w_d = distance_weight``
+    and ``w_e = 1 - w_k - w_h - w_d`` (``score_weights_``): Stouffer's
+    combination of the pieces of evidence, mapped back to an error-like
+    positive scale. With ``w_e = 1`` it is simply ``-e``. By default
+    (``estimator=None``) ``w_e = 0.1``, ``w_k = 0.8`` and ``w_h = 0.1``: on the
+    benchmark tables the neighbour distance found most anomalies, the
+    reconstruction adds what distances miss (anomalies that break the
+    relations between columns) and the histograms what hides in a small
+    cluster; see "How rows are scored" and "Benchmark: ADBench" in the
+    documentation. With a given ``estimator`` the defaults are ``w_e = 2/3``
     and ``w_d = 1/3``: the model's reconstruction scores the rows.
     :meth:`reconstruction_error` and :meth:`explain` give ``e`` for the
     reconstruction errors (balanced or not), whatever the inner estimator.
@@ -435,9 +443,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         Weight of the distance to the nearest training rows in the score.
         ``"auto"`` is 0.8 (of what ``distance_weight`` leaves) with
         ``estimator=None`` and 0 with a given estimator. ``distance_weight +
-        neighbors_weight`` must be at most 1; the rest weighs the
-        reconstruction part, so ``distance_weight=0, neighbors_weight=0``
-        scores by the reconstruction alone.
+        neighbors_weight + histogram_weight`` must be at most 1; the rest
+        weighs the reconstruction part, so ``distance_weight=0,
+        neighbors_weight=0, histogram_weight=0`` scores by the reconstruction
+        alone.
+    histogram_weight : "auto" or float in [0, 1], default="auto"
+        Weight of the per-column histograms in the score (see above).
+        ``"auto"`` is 0.1 (of what ``distance_weight`` leaves) with
+        ``estimator=None`` and 0 with a given estimator.
     n_neighbors : int, default=10
         Nearest reference rows whose distances the neighbour part averages
         (fewer when the reference is smaller).
@@ -505,9 +518,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         training rows, or a uniform random sample of 1,000 of them (of the
         calibration sample for chunked and incremental fits). None when the
         neighbour part weighs 0.
+    histograms_ : dict or None
+        The histogram part's training histograms (``low``, ``width`` and
+        ``log_shares`` per column, in the neighbour part's space), fitted on
+        the calibration rows. None when the histogram part weighs 0.
+    histogram_scale_ : dict or None
+        The training rows' reference values of the histogram part, as
+        ``reconstruction_scale_`` (None when it weighs 0).
     score_weights_ : dict
         The resolved weights of the parts of the score:
-        ``{"reconstruction": w_e, "distance": w_d, "neighbors": w_k}``.
+        ``{"reconstruction": w_e, "distance": w_d, "neighbors": w_k,
+        "histogram": w_h}``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -563,6 +584,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         "clip": [Interval(Real, 0, None, closed="neither"), None],
         "distance_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "neighbors_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "histogram_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "reconstruction_score": [StrOptions({"auto", "balanced", "estimator"})],
         "random_state": ["random_state"],
@@ -579,6 +601,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         clip=5.0,
         distance_weight="auto",
         neighbors_weight="auto",
+        histogram_weight="auto",
         n_neighbors=10,
         reconstruction_score="auto",
         random_state=None,
@@ -591,6 +614,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         self.clip = clip
         self.distance_weight = distance_weight
         self.neighbors_weight = neighbors_weight
+        self.histogram_weight = histogram_weight
         self.n_neighbors = n_neighbors
         self.reconstruction_score = reconstruction_score
         self.random_state = random_state
@@ -849,17 +873,26 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             chosen = _neighbors.reference_indices(n_samples, rng)
             self.neighbors_reference_ = self._neighbor_space(X[chosen])
         self.__dict__.pop("_neighbor_index", None)
+        self.histograms_ = None
+        if weights["histogram"] > 0:
+            self.histograms_ = _histograms.histograms_from(
+                lambda: (self._neighbor_space(c) for c in self._row_chunks(X))
+            )
         parts = {name: np.empty(n_samples) for name in weights}
         start = 0
         for i, chunk in enumerate(self._row_chunks(X)):
-            scaled = self._transformed(chunk)  # once, for both spaces below
+            scaled = self._transformed(chunk)  # once, for every space below
             Z = self._scale(chunk, scaled)
             stop = start + len(chunk)
             errors = None if kept is None else kept[i]
             parts["reconstruction"][start:stop] = self._reconstruction_part(Z, errors)
             parts["distance"][start:stop] = self._distance_part(Z)
-            if self.neighbors_reference_ is not None:
-                parts["neighbors"][start:stop] = self._neighbors_part(chunk, scaled)
+            if self.neighbors_reference_ is not None or self.histograms_ is not None:
+                U = self._neighbor_space(chunk, scaled)
+                if self.neighbors_reference_ is not None:
+                    parts["neighbors"][start:stop] = self._neighbors_part(U)
+                if self.histograms_ is not None:
+                    parts["histogram"][start:stop] = self._histogram_part(U)
             start = stop
         # Put every part of the score on the scale of the training rows.
         self.reconstruction_scale_ = fit_normal_scale(parts["reconstruction"])
@@ -868,6 +901,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             None
             if self.neighbors_reference_ is None
             else fit_normal_scale(parts["neighbors"])
+        )
+        self.histogram_scale_ = (
+            None if self.histograms_ is None else fit_normal_scale(parts["histogram"])
         )
         self.train_scores_ = self._combine(parts)
         if self.contamination == "auto":
@@ -1090,9 +1126,17 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             # A file written before the neighbour part: its score had two parts
             # (its distance_weight was a number).
             self.neighbors_weight = 0.0
+            self.histogram_weight = 0.0
             state["score_weights_"] = self._resolved_weights()
             state.setdefault("neighbors_reference_", None)
             state.setdefault("neighbors_scale_", None)
+        weights = state.get("score_weights_")
+        if isinstance(weights, dict) and "histogram" not in weights:
+            # A file written before the histogram part: its score had none.
+            self.histogram_weight = 0.0
+            state["score_weights_"] = {**weights, "histogram": 0.0}
+            state.setdefault("histograms_", None)
+            state.setdefault("histogram_scale_", None)
         if "n_members_" in state:  # files written before n_estimators_
             state.setdefault("n_estimators_", state.pop("n_members_"))
         for name, value in state.items():
@@ -1193,16 +1237,22 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             U = np.hstack([U, UNSEEN_CATEGORY_DISTANCE * unseen])
         return U
 
-    def _neighbors_part(self, X: np.ndarray, transformed=None) -> np.ndarray:
-        """Mean distance of each (unscaled) row to its nearest reference rows."""
+    def _neighbors_part(self, U: np.ndarray) -> np.ndarray:
+        """Mean distance of each row to its nearest reference rows.
+
+        ``U``: the rows in the neighbour space (``_neighbor_space``).
+        """
         reference = self.neighbors_reference_
         index = self.__dict__.get("_neighbor_index")
         if index is None:  # built lazily: not saved with the model
             index = _neighbors.build_index(reference, self.n_neighbors)
             self._neighbor_index = index
-        return _neighbors.mean_distances(
-            index, reference, self._neighbor_space(X, transformed), self.n_neighbors
-        )
+        return _neighbors.mean_distances(index, reference, U, self.n_neighbors)
+
+    def _histogram_part(self, U: np.ndarray) -> np.ndarray:
+        """How rare each row's values are in the training histograms of their
+        columns (``skae._histograms``); ``U`` as for ``_neighbors_part``."""
+        return _histograms.histogram_scores(self.histograms_, U)
 
     def _resolved_weights(self) -> dict:
         """Weights of the score's parts, from the parameters (validated)."""
@@ -1214,31 +1264,42 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             )
         else:
             distance = float(self.distance_weight)
+        default = self.estimator is None
         if self.neighbors_weight == "auto":
-            neighbors = NEIGHBORS_WEIGHT * (1 - distance) if self.estimator is None else 0.0
+            neighbors = NEIGHBORS_WEIGHT * (1 - distance) if default else 0.0
         else:
             neighbors = float(self.neighbors_weight)
-        if distance + neighbors > 1 + 1e-12:
+        if self.histogram_weight == "auto":
+            histogram = HISTOGRAM_WEIGHT * (1 - distance) if default else 0.0
+        else:
+            histogram = float(self.histogram_weight)
+        if distance + neighbors + histogram > 1 + 1e-12:
             raise ValueError(
-                "distance_weight + neighbors_weight must be at most 1 (the rest "
-                f"weighs the reconstruction part); got {distance:g} + {neighbors:g}."
+                "distance_weight + neighbors_weight + histogram_weight must be at "
+                "most 1 (the rest weighs the reconstruction part); got "
+                f"{distance:g} + {neighbors:g} + {histogram:g}."
             )
         return {
-            "reconstruction": max(0.0, round(1.0 - distance - neighbors, 12)),
+            "reconstruction": max(0.0, round(1.0 - distance - neighbors - histogram, 12)),
             "distance": distance,
             "neighbors": neighbors,
+            "histogram": histogram,
         }
 
     def _score_rows(self, chunk: np.ndarray) -> np.ndarray:
         """``score_samples`` of one chunk of validated rows."""
         weights = self.score_weights_
-        scaled = self._transformed(chunk)  # once, for both spaces below
+        scaled = self._transformed(chunk)  # once, for every space below
         Z = self._scale(chunk, scaled)
         parts = {"reconstruction": self._reconstruction_part(Z)}
         if weights["distance"] > 0:
             parts["distance"] = self._distance_part(Z)
-        if weights["neighbors"] > 0:
-            parts["neighbors"] = self._neighbors_part(chunk, scaled)
+        if weights["neighbors"] > 0 or weights["histogram"] > 0:
+            U = self._neighbor_space(chunk, scaled)
+            if weights["neighbors"] > 0:
+                parts["neighbors"] = self._neighbors_part(U)
+            if weights["histogram"] > 0:
+                parts["histogram"] = self._histogram_part(U)
         return self._combine(parts)
 
     def _combine(self, parts: dict) -> np.ndarray:
@@ -1253,12 +1314,15 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             "reconstruction": self.reconstruction_scale_,
             "distance": self.distance_scale_,
             "neighbors": self.neighbors_scale_,
+            "histogram": self.histogram_scale_,
         }
-        # Stouffer's method: a weighted sum of the parts' normal scores.
+        # Stouffer's method: a weighted sum of the parts' normal scores, in a
+        # fixed order (a loaded model's dict may list them in another; float
+        # sums depend on the order).
         combined = sum(
-            weight * normal_scores(parts[name], scales[name])
-            for name, weight in weights.items()
-            if weight > 0
+            weights[name] * normal_scores(parts[name], scales[name])
+            for name in scales
+            if weights.get(name, 0) > 0
         )
         # Exponentiated: an error-like, right-skewed positive score, on which the
         # median + k * MAD rule behaves as on reconstruction errors.

@@ -99,21 +99,52 @@ def test_distance_weight_one_ranks_rows_by_robust_distance(data):
 
 def test_weights_of_the_score_parts_resolve_from_auto(data):
     default = AnomalyDetector()._resolved_weights()
-    assert default == {"reconstruction": 0.2, "distance": 0.0, "neighbors": 0.8}
+    assert default == pytest.approx(
+        {"reconstruction": 0.1, "distance": 0.0, "neighbors": 0.8, "histogram": 0.1}
+    )
     given = AnomalyDetector(tiny())._resolved_weights()
     assert given == pytest.approx(
-        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0}
+        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0, "histogram": 0}
     )
     mixed = AnomalyDetector(distance_weight=0.5)._resolved_weights()
     assert mixed == pytest.approx(
-        {"reconstruction": 0.1, "distance": 0.5, "neighbors": 0.4}
+        {"reconstruction": 0.05, "distance": 0.5, "neighbors": 0.4, "histogram": 0.05}
     )
+    for too_much in (
+        dict(distance_weight=0.5, neighbors_weight=0.7),
+        dict(neighbors_weight=0.5, histogram_weight=0.6),
+    ):
+        detector = AnomalyDetector(tiny(max_epochs=1), **too_much)
+        with pytest.raises(ValueError, match="distance_weight \\+ neighbors_weight"):
+            detector.fit(data)
+        assert not hasattr(detector, "offset_")
+
+
+def test_histogram_weight_one_ranks_rows_by_their_columns_histograms(data):
+    from skae._histograms import fit_histograms, histogram_scores
+
     detector = AnomalyDetector(
-        tiny(max_epochs=1), distance_weight=0.5, neighbors_weight=0.7
+        tiny(max_epochs=1), distance_weight=0, histogram_weight=1
+    ).fit(data)
+    U = robust_z(data, data, clip=np.inf)  # the neighbour space: not clipped
+    expected = histogram_scores(fit_histograms(U), U)
+    np.testing.assert_allclose(
+        detector._histogram_part(detector._neighbor_space(data)), expected
     )
-    with pytest.raises(ValueError, match="distance_weight \\+ neighbors_weight"):
-        detector.fit(data)
-    assert not hasattr(detector, "offset_")
+    # score_samples falls as the histogram part rises
+    order = np.argsort(expected, kind="stable")
+    assert np.all(np.diff(detector.score_samples(data)[order]) <= 1e-12)
+    assert detector.histograms_["log_shares"].shape == (data.shape[1], 10)
+
+
+def test_a_value_in_an_empty_bin_raises_the_default_score(data):
+    detector = AnomalyDetector(random_state=0).fit(data)
+    row = np.median(data, axis=0, keepdims=True)
+    odd = row.copy()
+    column = data[:, 0]
+    odd[0, 0] = column.min() + 0.95 * (column.max() - column.min())  # top bin
+    hist = detector._histogram_part(detector._neighbor_space(odd))[0]
+    assert hist > detector._histogram_part(detector._neighbor_space(row))[0]
 
 
 def knn_mean_distance(reference, rows, k, leave_out_self=False):
@@ -152,7 +183,9 @@ def test_unseen_category_is_far_from_every_training_row_in_the_neighbors_part(da
     new.loc[2, "kind"] = (
         "up" if new.loc[2, "kind"] == "down" else "down"
     )  # seen, mismatched
-    parts = detector._neighbors_part(_tabular_encode(detector, new))
+    parts = detector._neighbors_part(
+        detector._neighbor_space(_tabular_encode(detector, new))
+    )
     assert parts[0] > parts[2] and parts[1] > parts[2]
     assert min(parts[:2]) >= skae._anomaly.UNSEEN_CATEGORY_DISTANCE
     assert (detector.score_samples(new.iloc[:2]) < detector.train_scores_.min()).all()
@@ -911,8 +944,26 @@ def test_model_state_saved_before_the_neighbor_part_keeps_its_two_part_score(dat
     loaded._set_persist_state(state)
     assert loaded.neighbors_weight == 0
     assert loaded.score_weights_ == pytest.approx(
-        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0}
+        {"reconstruction": 2 / 3, "distance": 1 / 3, "neighbors": 0, "histogram": 0}
     )
+    np.testing.assert_array_equal(loaded.score_samples(data), old.score_samples(data))
+
+
+def test_model_state_saved_before_the_histogram_part_keeps_its_score(data):
+    from skae._persistence import default_persist_state
+
+    old = AnomalyDetector(random_state=0, histogram_weight=0, neighbors_weight=0.8)
+    old.fit(data)
+    state = default_persist_state(old)
+    for name in ("histograms_", "histogram_scale_"):
+        state.pop(name)  # what a file written by skae 0.2 holds
+    state["score_weights_"] = {
+        k: v for k, v in state["score_weights_"].items() if k != "histogram"
+    }
+    loaded = AnomalyDetector(random_state=0, neighbors_weight=0.8)  # "auto" histogram
+    loaded._set_persist_state(state)
+    assert loaded.histogram_weight == 0
+    assert loaded.score_weights_["histogram"] == 0
     np.testing.assert_array_equal(loaded.score_samples(data), old.score_samples(data))
 
 
