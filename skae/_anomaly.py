@@ -673,6 +673,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _fit(self, X) -> None:
         started = time.perf_counter()
         self.score_weights_ = self._resolved_weights()
+        _tabular.warn_identifier_columns(X)
         X = self._validated(X, reset=True)
         for name in ("_calibration_rows", "_reservoir_seen", "_partial_rng"):
             self.__dict__.pop(name, None)  # fit starts afresh; partial_fit would not
@@ -962,6 +963,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         started = time.perf_counter()
         first_call = not hasattr(self, "estimators_")
         self.score_weights_ = self._resolved_weights()
+        if first_call:
+            _tabular.warn_identifier_columns(X)
         X = self._validated(X, reset=first_call)
         n_samples, n_features = X.shape
         rng = getattr(self, "_partial_rng", None)

@@ -16,6 +16,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -211,9 +212,6 @@ def run_demo(args: argparse.Namespace) -> int:
 # -- detect ---------------------------------------------------------------------
 _SNIFF_BYTES = 64 * 1024
 _SEPARATORS = ",;\t|"
-# Identifier heuristics apply only to tables with at least this many rows: in a
-# handful of rows any column can be all distinct by chance.
-_MIN_ROWS_FOR_ID_GUESS = 10
 _OUTPUT_COLUMNS = ("row", "score", "label", "error")
 
 
@@ -287,30 +285,6 @@ def _read_table(path: str, option: str, args: argparse.Namespace):
     return table
 
 
-def _looks_like_identifier(column) -> str | None:
-    """Why ``column`` looks like a row identifier rather than a feature, or None."""
-    import pandas as pd
-
-    if column.name == "Unnamed: 0":
-        return "pandas' unnamed index column"
-    values = column.dropna()
-    if len(column) < _MIN_ROWS_FOR_ID_GUESS or len(values) < len(column):
-        return None
-    if not values.is_unique:
-        return None
-    if pd.api.types.is_bool_dtype(values):
-        return None
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=float)
-        if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
-            return None
-        steps = np.diff(numbers)
-        if np.all(steps > 0) or np.all(steps < 0):
-            return "monotonic integers, every value distinct"
-        return "integers, every value distinct"
-    return "every value distinct"
-
-
 def _names(columns: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(repr(c) for c in columns[:limit])
     more = len(columns) - limit
@@ -359,7 +333,7 @@ def _select_columns(train, score, args: argparse.Namespace):
         raise CLIError(
             f"columns given to both --id-column and --exclude: {_names(sorted(both))}"
         )
-    from ._tabular import looks_like_dates
+    from ._tabular import looks_like_dates, looks_like_identifier
 
     id_columns = list(dict.fromkeys(args.id_column))
     skipped = set(id_columns) | set(args.exclude)
@@ -371,7 +345,7 @@ def _select_columns(train, score, args: argparse.Namespace):
         if column.isna().all():
             _warn(f"column {name!r} has no values in {args.train!r}: not used")
             continue
-        reason = None if name in args.keep else _looks_like_identifier(column)
+        reason = None if name in args.keep else looks_like_identifier(column)
         dates = None if name in args.keep or reason else looks_like_dates(column)
         if dates is not None:
             where = "carried to the output" if name in score.columns else "ignored"
@@ -442,9 +416,12 @@ def run_detect(args: argparse.Namespace) -> int:
         f"(contamination={contamination})"
     )
     try:
-        detector = skae.AnomalyDetector(
-            contamination=contamination, random_state=args.random_state
-        ).fit(X_train)
+        with warnings.catch_warnings():
+            # The columns were chosen above, identifiers included (--keep).
+            warnings.filterwarnings("ignore", message=".* looks like a row identifier")
+            detector = skae.AnomalyDetector(
+                contamination=contamination, random_state=args.random_state
+            ).fit(X_train)
         _progress(f"scoring {len(score)} rows from {args.score}")
         decision = detector.decision_function(X_score)
         labels = detector.predict(X_score)

@@ -273,6 +273,71 @@ _DATE_TEXT = re.compile(
 _DATES_CHECKED = 200
 
 
+#: Identifier heuristics apply only to tables with at least this many rows: in
+#: a handful of rows any column can be all distinct by chance.
+MIN_ROWS_FOR_ID_GUESS = 10
+
+
+def looks_like_identifier(column: pd.Series) -> str | None:
+    """Why ``column`` looks like a row identifier rather than a feature, or None."""
+    if column.name == "Unnamed: 0":
+        return "pandas' unnamed index column"
+    values = column.dropna()
+    if len(column) < MIN_ROWS_FOR_ID_GUESS or len(values) < len(column):
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if _is_numeric(values) and _monotonic_integers(values):
+        return "monotonic integers, every value distinct"
+    if not values.is_unique:
+        return None
+    if _is_numeric(values):
+        numbers = values.to_numpy(dtype=float)
+        if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
+            return None
+        return "integers, every value distinct"
+    return "every value distinct"
+
+
+def _monotonic_integers(values: pd.Series) -> bool:
+    """Whether ``values`` are integers, strictly increasing or strictly decreasing."""
+    numbers = values.to_numpy(dtype=float)
+    if not np.all(np.isfinite(numbers)):
+        return False
+    steps = np.diff(numbers)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        return False
+    return bool(np.all(numbers == np.round(numbers)))
+
+
+def warn_identifier_columns(X) -> None:
+    """Warn about columns of a DataFrame ``X`` that look like row identifiers.
+
+    Only the strong signs (pandas' unnamed index column, monotonic distinct
+    integers): such a column used as a feature makes every later row (a
+    larger id) look unlike the training rows.
+    """
+    if not isinstance(X, pd.DataFrame) or len(X) < MIN_ROWS_FOR_ID_GUESS:
+        return
+    found = []
+    for name in X.columns:
+        column = X[name]
+        if column.name == "Unnamed: 0":
+            found.append((name, "pandas' unnamed index column"))
+        elif _is_numeric(column) and not pd.api.types.is_bool_dtype(column):
+            if not column.isna().any() and _monotonic_integers(column):
+                found.append((name, "monotonic integers, every value distinct"))
+    for name, reason in found:
+        warnings.warn(
+            f"Column {name!r} looks like a row identifier ({reason}); it is used as "
+            "a feature, so rows beyond its training range (later ids) look unlike "
+            "the training rows. Drop it, for example X.drop(columns=[...]), or "
+            "make it the index.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def looks_like_dates(column: pd.Series) -> str | None:
     """An example value if every (non-missing) value of a text column is a date."""
     if _is_numeric(column) or pd.api.types.is_bool_dtype(column):

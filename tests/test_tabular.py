@@ -353,3 +353,34 @@ def test_duplicate_column_names_are_refused_as_scikit_learn_does():
     frame = pd.DataFrame(np.random.RandomState(0).randn(50, 2), columns=["a", "a"])
     with pytest.raises(ValueError, match="unique column names"):
         AutoencoderTransformer(max_epochs=1).fit(frame)
+
+
+def test_a_row_identifier_column_is_warned_about_at_fit():
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"id": np.arange(1000, 1060), "x": rng.normal(size=60)})
+    frame["count"] = rng.randint(0, 5, size=60)  # integers with repeats: a feature
+    detector = AnomalyDetector(random_state=0, n_estimators=1)
+    with pytest.warns(UserWarning, match="'id' looks like a row identifier"):
+        detector.fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnomalyDetector(random_state=0, n_estimators=1).fit(frame.drop(columns="id"))
+    with pytest.warns(UserWarning, match="'Unnamed: 0'"):
+        AnomalyDetector(random_state=0, n_estimators=1).partial_fit(
+            frame.rename(columns={"id": "Unnamed: 0"}).assign(**{"Unnamed: 0": 0.5})
+        )
+
+
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        (np.arange(20), "monotonic integers, every value distinct"),
+        (np.arange(20)[::-1] * 3.0, "monotonic integers, every value distinct"),
+        (np.random.RandomState(0).permutation(20), "integers, every value distinct"),
+        (np.arange(20) + 0.5, None),
+        (np.r_[np.arange(19), 3], None),
+        (np.arange(5), None),  # too few rows to tell
+    ],
+)
+def test_looks_like_identifier(values, reason):
+    assert _tabular.looks_like_identifier(pd.Series(values, name="c")) == reason
