@@ -479,8 +479,28 @@ class BaseAutoencoder(
         if reset:
             self.fill_values_ = fill_from_stats(sums, counts)
             self.missing_indicator_ = bool(any_missing or self._always_missing_aware)
+            empty = np.flatnonzero(np.asarray(counts) == 0)
+            if empty.size:
+                self._warn_empty_columns(empty)
         elif any_missing and hasattr(self, "net_"):
             self.net_.masked_loss = True
+
+    def _column_list(self, columns: np.ndarray, limit: int = 5) -> str:
+        """The names of ``columns`` (``x<j>`` without feature names), at most ``limit``."""
+        names = getattr(self, "feature_names_in_", None)
+        shown = [str(names[j]) if names is not None else f"x{j}" for j in columns[:limit]]
+        more = len(columns) - limit
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+    def _warn_empty_columns(self, empty: np.ndarray) -> None:
+        """Warn that the columns ``empty`` have no observed training value."""
+        warnings.warn(
+            f"Column(s) {self._column_list(empty)} have no observed value in the "
+            "training rows (every cell is missing): the model learns nothing from "
+            "them (the network reads them as 0). Drop them.",
+            UserWarning,
+            stacklevel=6,
+        )
 
     def _input_module(self, n_features: int) -> nn.Module:
         """``_build_module``'s network, wrapped to take NaN where training had some.

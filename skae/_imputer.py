@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -330,6 +331,20 @@ class AutoencoderImputer(BaseAutoencoder):
         self._set_missing_state(*column_fill_stats(Z), reset=reset)
         self._check_training_data(Z)
         return Z
+
+    def _warn_empty_columns(self, empty: np.ndarray) -> None:
+        # As SimpleImputer: its warning says what happens to them.
+        what = (
+            "kept as 0 (keep_empty_features=True)"
+            if self.keep_empty_features
+            else "dropped from the output (keep_empty_features=True keeps them as 0)"
+        )
+        warnings.warn(
+            f"Column(s) {self._column_list(empty)} have no observed value in the "
+            f"training rows (every cell is missing); they are {what}.",
+            UserWarning,
+            stacklevel=6,
+        )
 
     def _validate_input(self, X) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self)
