@@ -494,6 +494,11 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         probability ``"floor"`` of an unseen category.
     offset_ : float
         Threshold on ``score_samples``: rows scoring below it are outliers.
+    auto_contamination_ : float
+        The share of training rows that ``contamination="auto"`` flags (see
+        "Thresholds" in the documentation), computed at every fit whatever
+        ``contamination``; ``set_threshold_from_contamination("auto")`` goes
+        back to it.
     train_scores_ : ndarray of shape (n_samples,)
         ``score_samples`` of the training rows -- of the random sample of them
         that calibrates the detector when ``X`` was read in chunks, has more
@@ -907,20 +912,20 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             None if self.histograms_ is None else fit_normal_scale(parts["histogram"])
         )
         self.train_scores_ = self._combine(parts)
-        if self.contamination == "auto":
-            used = [name for name in parts if weights[name] > 0]
-            share = _thresholds.auto_contamination(
-                [parts[name] for name in used],
-                [weights[name] for name in used],
-                AUTO_MAD_K,
-                AUTO_MIN_SHARE,
-                AUTO_MAX_SHARE,
-            )
-            self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
-        else:
-            self.offset_ = _thresholds.offset_from_contamination(
-                self.train_scores_, self.contamination
-            )
+        used = [name for name in parts if weights[name] > 0]
+        # Kept whatever ``contamination``, so that
+        # set_threshold_from_contamination("auto") can come back to it.
+        self.auto_contamination_ = _thresholds.auto_contamination(
+            [parts[name] for name in used],
+            [weights[name] for name in used],
+            AUTO_MAD_K,
+            AUTO_MIN_SHARE,
+            AUTO_MAX_SHARE,
+        )
+        share = (
+            self.auto_contamination_ if self.contamination == "auto" else self.contamination
+        )
+        self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def partial_fit(self, X, y=None):
@@ -1140,6 +1145,7 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             state["score_weights_"] = {**weights, "histogram": 0.0}
             state.setdefault("histograms_", None)
             state.setdefault("histogram_scale_", None)
+        state.setdefault("auto_contamination_", None)  # files written before it
         if "n_members_" in state:  # files written before n_estimators_
             state.setdefault("n_estimators_", state.pop("n_members_"))
         for name, value in state.items():
@@ -1462,28 +1468,42 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         return pd.DataFrame(errors, columns=columns, index=index)
 
     # -- thresholds (none of these retrains the network) ------------------------
-    def set_threshold_from_contamination(self, contamination: float) -> AnomalyDetector:
+    def set_threshold_from_contamination(self, contamination) -> AnomalyDetector:
         """Flag the ``contamination`` share of the training rows.
 
         Use it when the share of anomalies in the training data is known.
 
         Parameters
         ----------
-        contamination : float in (0, 0.5]
-            Share of training rows to flag.
+        contamination : float in (0, 0.5] or "auto"
+            Share of training rows to flag. ``"auto"`` goes back to the share
+            that ``contamination="auto"`` flags (``auto_contamination_``),
+            without refitting.
 
         Returns
         -------
         self : object
             The detector, with ``offset_`` updated.
         """
-        _check_number(
-            "contamination", contamination, Interval(Real, 0, 0.5, closed="right")
-        )
+        auto = isinstance(contamination, str) and contamination == "auto"
+        valid = Interval(Real, 0, 0.5, closed="right")
+        if not auto and (
+            isinstance(contamination, bool) or not valid.is_satisfied_by(contamination)
+        ):
+            raise ValueError(
+                f"contamination must be a float in (0, 0.5] or 'auto'; got "
+                f"{contamination!r}."
+            )
         check_is_fitted(self)
-        self.offset_ = _thresholds.offset_from_contamination(
-            self.train_scores_, contamination
-        )
+        share = contamination
+        if auto:
+            share = getattr(self, "auto_contamination_", None)
+            if share is None:  # a file saved before it was kept
+                raise ValueError(
+                    "This detector was saved without auto_contamination_; refit it "
+                    "with contamination='auto' to get the automatic threshold."
+                )
+        self.offset_ = _thresholds.offset_from_contamination(self.train_scores_, share)
         return self
 
     def set_threshold_from_mad(self, k: float = 3.5) -> AnomalyDetector:

@@ -464,6 +464,21 @@ def test_contamination_threshold_matches_refit(data):
     np.testing.assert_array_equal(changed.predict(data), refit.predict(data))
 
 
+def test_auto_threshold_comes_back_without_refitting(data):
+    auto = AnomalyDetector(tiny(), random_state=0).fit(data)
+    fixed = AnomalyDetector(tiny(), contamination=0.2, random_state=0).fit(data)
+    assert fixed.auto_contamination_ == auto.auto_contamination_
+    assert 0.005 <= auto.auto_contamination_ <= 0.03
+    fixed.set_threshold_from_contamination("auto")
+    assert fixed.offset_ == auto.offset_
+    np.testing.assert_array_equal(fixed.predict(data), auto.predict(data))
+    with pytest.raises(ValueError, match="or 'auto'; got 'AUTO'"):
+        fixed.set_threshold_from_contamination("AUTO")
+    fixed.auto_contamination_ = None  # as in a file saved before it was kept
+    with pytest.raises(ValueError, match="refit"):
+        fixed.set_threshold_from_contamination("auto")
+
+
 def test_mad_threshold_is_monotone_in_k(fitted, data):
     shares = [
         np.mean(fitted.set_threshold_from_mad(k).predict(data) == -1) for k in (1, 2, 3.5)
