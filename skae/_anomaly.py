@@ -449,7 +449,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         alone.
     histogram_weight : "auto" or float in [0, 1], default="auto"
         Weight of the per-column histograms in the score (see above).
-        ``"auto"`` is 0.1 (of what ``distance_weight`` leaves) with
+        ``"auto"`` is 0.1 (of what ``distance_weight`` leaves, and at most
+        what ``distance_weight + neighbors_weight`` leave) with
         ``estimator=None`` and 0 with a given estimator.
     n_neighbors : int, default=10
         Nearest reference rows whose distances the neighbour part averages
@@ -1279,7 +1280,10 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         else:
             neighbors = float(self.neighbors_weight)
         if self.histogram_weight == "auto":
-            histogram = HISTOGRAM_WEIGHT * (1 - distance) if default else 0.0
+            # At most what the other weights leave: neighbors_weight=1 alone
+            # stays valid, as it was before the histogram part.
+            left = max(0.0, 1 - distance - neighbors)
+            histogram = min(HISTOGRAM_WEIGHT * (1 - distance), left) if default else 0.0
         else:
             histogram = float(self.histogram_weight)
         if distance + neighbors + histogram > 1 + 1e-12:

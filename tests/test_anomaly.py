@@ -110,6 +110,8 @@ def test_weights_of_the_score_parts_resolve_from_auto(data):
     assert mixed == pytest.approx(
         {"reconstruction": 0.05, "distance": 0.5, "neighbors": 0.4, "histogram": 0.05}
     )
+    alone = AnomalyDetector(neighbors_weight=1)._resolved_weights()
+    assert alone == {"reconstruction": 0, "distance": 0, "neighbors": 1, "histogram": 0}
     for too_much in (
         dict(distance_weight=0.5, neighbors_weight=0.7),
         dict(neighbors_weight=0.5, histogram_weight=0.6),
