@@ -93,8 +93,7 @@ def _bin_of(U: np.ndarray, low: np.ndarray, width: np.ndarray, n_bins: int) -> n
 
 
 def _bins(position: np.ndarray, n_bins: int) -> np.ndarray:
-    # Within [0, n_bins - 1] truncation is floor (np.clip and np.floor are
-    # several times slower than these two).
+    # Clamped to [0, n_bins - 1] first, where truncation is floor.
     bins = np.minimum(position, n_bins - 1)
     np.maximum(bins, 0, out=bins)
     return bins.astype(np.intp)
