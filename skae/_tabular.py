@@ -325,7 +325,9 @@ def warn_identifier_columns(X) -> None:
         if column.name == "Unnamed: 0":
             found.append((name, "pandas' unnamed index column"))
         elif _is_numeric(column) and not pd.api.types.is_bool_dtype(column):
-            if not column.isna().any() and _monotonic_integers(column):
+            # pandas' monotonicity test stops at the first step back: cheap.
+            monotonic = column.is_monotonic_increasing or column.is_monotonic_decreasing
+            if monotonic and not column.isna().any() and _monotonic_integers(column):
                 found.append((name, "monotonic integers, every value distinct"))
     for name, reason in found:
         warnings.warn(
