@@ -894,12 +894,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
             errors = None if kept is None else kept[i]
             parts["reconstruction"][start:stop] = self._reconstruction_part(Z, errors)
             parts["distance"][start:stop] = self._distance_part(Z)
-            if self.neighbors_reference_ is not None or self.histograms_ is not None:
-                U = self._neighbor_space(chunk, scaled)
-                if self.neighbors_reference_ is not None:
-                    parts["neighbors"][start:stop] = self._neighbors_part(U)
-                if self.histograms_ is not None:
-                    parts["histogram"][start:stop] = self._histogram_part(U)
+            for name, values in self._space_parts(chunk, scaled).items():
+                parts[name][start:stop] = values
             start = stop
         # Put every part of the score on the scale of the training rows.
         self.reconstruction_scale_ = fit_normal_scale(parts["reconstruction"])
@@ -1307,13 +1303,21 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         parts = {"reconstruction": self._reconstruction_part(Z)}
         if weights["distance"] > 0:
             parts["distance"] = self._distance_part(Z)
-        if weights["neighbors"] > 0 or weights["histogram"] > 0:
-            U = self._neighbor_space(chunk, scaled)
-            if weights["neighbors"] > 0:
-                parts["neighbors"] = self._neighbors_part(U)
-            if weights["histogram"] > 0:
-                parts["histogram"] = self._histogram_part(U)
+        parts.update(self._space_parts(chunk, scaled))
         return self._combine(parts)
+
+    def _space_parts(self, chunk: np.ndarray, scaled: np.ndarray) -> dict:
+        """The parts of the score read in the neighbour space, those that weigh.
+
+        ``scaled``: ``_transformed(chunk)``. The space is built once for both.
+        """
+        weights = self.score_weights_
+        wanted = [name for name in ("neighbors", "histogram") if weights[name] > 0]
+        if not wanted:
+            return {}
+        U = self._neighbor_space(chunk, scaled)
+        part = {"neighbors": self._neighbors_part, "histogram": self._histogram_part}
+        return {name: part[name](U) for name in wanted}
 
     def _combine(self, parts: dict) -> np.ndarray:
         """``score_samples`` from the parts of the anomaly score.

@@ -485,19 +485,12 @@ class BaseAutoencoder(
         elif any_missing and hasattr(self, "net_"):
             self.net_.masked_loss = True
 
-    def _column_list(self, columns: np.ndarray, limit: int = 5) -> str:
-        """The names of ``columns`` (``x<j>`` without feature names), at most ``limit``."""
-        names = getattr(self, "feature_names_in_", None)
-        shown = [str(names[j]) if names is not None else f"x{j}" for j in columns[:limit]]
-        more = len(columns) - limit
-        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
-
     def _warn_empty_columns(self, empty: np.ndarray) -> None:
         """Warn that the columns ``empty`` have no observed training value."""
+        names = getattr(self, "feature_names_in_", None)
         warnings.warn(
-            f"Column(s) {self._column_list(empty)} have no observed value in the "
-            "training rows (every cell is missing): the model learns nothing from "
-            "them (the network reads them as 0). Drop them.",
+            f"{_tabular.no_observed_value(empty, names)}: the model learns nothing "
+            "from them (the network reads them as 0). Drop them.",
             UserWarning,
             stacklevel=6,
         )

@@ -339,9 +339,9 @@ class AutoencoderImputer(BaseAutoencoder):
             if self.keep_empty_features
             else "dropped from the output (keep_empty_features=True keeps them as 0)"
         )
+        names = getattr(self, "feature_names_in_", None)
         warnings.warn(
-            f"Column(s) {self._column_list(empty)} have no observed value in the "
-            f"training rows (every cell is missing); they are {what}.",
+            f"{_tabular.no_observed_value(empty, names)}; they are {what}.",
             UserWarning,
             stacklevel=6,
         )

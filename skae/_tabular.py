@@ -213,14 +213,21 @@ def encode_table(estimator, X, *, reset: bool, numeric_objects: bool = False) ->
     return _encode(table, X)
 
 
+def no_observed_value(empty: np.ndarray, names) -> str:
+    """The start of every message about the columns ``empty`` (indices), which
+    have no observed value in the training rows."""
+    shown = ", ".join(_column_name(names, j) for j in empty[:5])
+    more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+    return (
+        f"Column(s) {shown}{more} have no observed value in the training rows "
+        "(every cell is missing)"
+    )
+
+
 def _check_observed(missing_everywhere: np.ndarray, names) -> None:
     empty = np.flatnonzero(missing_everywhere)
     if empty.size:
-        shown = ", ".join(_column_name(names, j) for j in empty[:5])
-        raise ValueError(
-            f"Column(s) {shown} have no observed value in the training rows (every "
-            "cell is missing); drop them."
-        )
+        raise ValueError(f"{no_observed_value(empty, names)}; drop them.")
 
 
 #: The fill values (column medians) of a numeric table come from at most this
@@ -280,16 +287,13 @@ MIN_ROWS_FOR_ID_GUESS = 10
 
 def looks_like_identifier(column: pd.Series) -> str | None:
     """Why ``column`` looks like a row identifier rather than a feature, or None."""
-    if column.name == "Unnamed: 0":
-        return "pandas' unnamed index column"
+    strong = _identifier_sign(column)
+    if strong is not None:
+        return strong
     values = column.dropna()
     if len(column) < MIN_ROWS_FOR_ID_GUESS or len(values) < len(column):
         return None
-    if pd.api.types.is_bool_dtype(values):
-        return None
-    if _is_numeric(values) and _monotonic_integers(values):
-        return "monotonic integers, every value distinct"
-    if not values.is_unique:
+    if pd.api.types.is_bool_dtype(values) or not values.is_unique:
         return None
     if _is_numeric(values):
         numbers = values.to_numpy(dtype=float)
@@ -299,45 +303,46 @@ def looks_like_identifier(column: pd.Series) -> str | None:
     return "every value distinct"
 
 
-def _monotonic_integers(values: pd.Series) -> bool:
-    """Whether ``values`` are integers, strictly increasing or strictly decreasing."""
-    numbers = values.to_numpy(dtype=float)
-    if not np.all(np.isfinite(numbers)):
-        return False
-    steps = np.diff(numbers)
-    if not (np.all(steps > 0) or np.all(steps < 0)):
-        return False
-    return bool(np.all(numbers == np.round(numbers)))
+def _identifier_sign(column: pd.Series) -> str | None:
+    """The strong signs of a row identifier: pandas' unnamed index column, or
+    strictly monotonic integers (no missing cell)."""
+    if column.name == "Unnamed: 0":
+        return "pandas' unnamed index column"
+    if len(column) < MIN_ROWS_FOR_ID_GUESS or not _is_numeric(column):
+        return None
+    # pandas' monotonicity test stops at the first step back (and is False
+    # with a missing cell): cheap on the columns that are not identifiers.
+    if not (column.is_monotonic_increasing or column.is_monotonic_decreasing):
+        return None
+    numbers = column.to_numpy(dtype=float)
+    if not np.all(np.isfinite(numbers)) or not np.all(np.diff(numbers) != 0):
+        return None
+    if not np.all(numbers == np.round(numbers)):
+        return None
+    return "monotonic integers, every value distinct"
 
 
 def warn_identifier_columns(X) -> None:
     """Warn about columns of a DataFrame ``X`` that look like row identifiers.
 
-    Only the strong signs (pandas' unnamed index column, monotonic distinct
-    integers): such a column used as a feature makes every later row (a
-    larger id) look unlike the training rows.
+    Only the strong signs (``_identifier_sign``): such a column used as a
+    feature makes every later row (a larger id) look unlike the training rows.
+    Called from an estimator's ``_fit``/``_partial_fit``: the warning points at
+    the user's ``fit`` call.
     """
-    if not isinstance(X, pd.DataFrame) or len(X) < MIN_ROWS_FOR_ID_GUESS:
+    if not isinstance(X, pd.DataFrame):
         return
-    found = []
     for name in X.columns:
-        column = X[name]
-        if column.name == "Unnamed: 0":
-            found.append((name, "pandas' unnamed index column"))
-        elif _is_numeric(column) and not pd.api.types.is_bool_dtype(column):
-            # pandas' monotonicity test stops at the first step back: cheap.
-            monotonic = column.is_monotonic_increasing or column.is_monotonic_decreasing
-            if monotonic and not column.isna().any() and _monotonic_integers(column):
-                found.append((name, "monotonic integers, every value distinct"))
-    for name, reason in found:
-        warnings.warn(
-            f"Column {name!r} looks like a row identifier ({reason}); it is used as "
-            "a feature, so rows beyond its training range (later ids) look unlike "
-            "the training rows. Drop it, for example X.drop(columns=[...]), or "
-            "make it the index.",
-            UserWarning,
-            stacklevel=3,
-        )
+        reason = _identifier_sign(X[name])
+        if reason is not None:
+            warnings.warn(
+                f"Column {name!r} looks like a row identifier ({reason}); it is used "
+                "as a feature, so rows beyond its training range (later ids) look "
+                "unlike the training rows. Drop it, for example "
+                "X.drop(columns=[...]), or make it the index.",
+                UserWarning,
+                stacklevel=5,
+            )
 
 
 def looks_like_dates(column: pd.Series) -> str | None:

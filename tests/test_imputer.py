@@ -96,11 +96,11 @@ def test_numeric_missing_value_marker():
 def test_an_all_missing_column_is_dropped_or_kept_as_zero():
     X_missing, _ = remove(low_rank())
     X_missing[:, 2] = np.nan
-    with pytest.warns(UserWarning, match="x2 have no observed value.*dropped"):
+    with pytest.warns(UserWarning, match="'x2' have no observed value.*dropped"):
         dropped = AutoencoderImputer(**FAST).fit(X_missing)
     assert dropped.transform(X_missing).shape == (400, 5)
     assert "x2" not in dropped.get_feature_names_out()
-    with pytest.warns(UserWarning, match="x2 have no observed value.*kept as 0"):
+    with pytest.warns(UserWarning, match="'x2' have no observed value.*kept as 0"):
         kept = AutoencoderImputer(keep_empty_features=True, **FAST).fit(X_missing)
     out = kept.transform(X_missing)
     assert out.shape == (400, 6) and (out[:, 2] == 0).all()

@@ -115,7 +115,7 @@ def test_a_missing_cell_is_not_an_anomaly_by_itself():
 def test_an_all_missing_column(cls):
     X = with_missing(low_rank())
     X[:, 2] = np.nan
-    with pytest.warns(UserWarning, match="x2 have no observed value"):
+    with pytest.warns(UserWarning, match="'x2' have no observed value"):
         est = cls(random_state=0, **FAST).fit(X)
     assert est.fill_values_[2] == 0.0
     assert np.isfinite(est.score_samples(X)).all()
