@@ -11,11 +11,13 @@ are then evaluated without refitting, and their mean ROC-AUC per variant and
 half is printed beside the baselines of the same cases, read from
 ``bench_adbench.py``'s cache (run it first to fill the cache: ``python
 benchmarks/bench_adbench.py --variants original rare1 rare5 small``; add
-``bundled`` to both to see the tables the weights were not chosen on).
+``bundled`` or ``classes`` to both to see tables the weights were not chosen
+on).
 
     python benchmarks/bench_score_parts.py                      # the recipes below
     python benchmarks/bench_score_parts.py --grid 0.1           # every mix, steps of 0.1
     python benchmarks/bench_score_parts.py --variants bundled --seeds 0 1 2 3 4 5 6 7 8 9
+    python benchmarks/bench_score_parts.py --variants classes --seeds 0 1 2 3 4
 
 With ``--grid`` it prints the mixes whose worst margin to the best baseline
 is largest, chosen on the odd half and on the even half separately (a choice
@@ -29,7 +31,6 @@ import itertools
 import os
 import sys
 import warnings
-from functools import partial
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -62,6 +63,11 @@ RECIPES = {
         "neighbors": 0.7,
         "histogram": 0.2,
     },
+    "0.1 + 0.6 neighbours + 0.3 histograms": {
+        "reconstruction": 0.1,
+        "neighbors": 0.6,
+        "histogram": 0.3,
+    },
     "0.1 + 0.9 neighbours": {"reconstruction": 0.1, "neighbors": 0.9},
     "neighbours alone": {"neighbors": 1.0},
     "histograms alone": {"histogram": 1.0},
@@ -85,7 +91,7 @@ def collect(args: argparse.Namespace) -> list[dict]:
     """One fit per (table, variant, seed): the parts of train and test rows."""
     cases = []
     sources = []  # (table, half, variant, loader of a seed's split)
-    on_disk = [v for v in args.variants if v != "bundled"]
+    on_disk = [v for v in args.variants if v not in B.SHIPPED]
     if on_disk:
         for path in B.find_datasets(args.data_dir, args.datasets, args.halves):
             for variant in on_disk:
@@ -95,9 +101,7 @@ def collect(args: argparse.Namespace) -> list[dict]:
                     return B.load_variant(path, variant, seed, args.max_rows, synthetic)
 
                 sources.append((path.stem, B.half_of(path), variant, loader))
-    if "bundled" in args.variants:
-        for name in B.BUNDLED:
-            sources.append((name, "bundled", "bundled", partial(B.load_bundled, name)))
+    sources += B.shipped_sources(args.variants)
     for stem, half, variant, loader in sources:
         for seed in args.seeds:
             X_train, X_test, y_test, _ = loader(seed)
@@ -218,9 +222,10 @@ def main() -> int:
                 if other_half in halves:
                     other = margin.xs(other_half, level="half")[name].min()
                     line += f", {other:+.3f} on the other half"
-                if "bundled" in halves:
-                    bundled = means[name].xs("bundled", level="half").iloc[0]
-                    line += f"; bundled mean {bundled:.3f}"
+                for shipped in B.SHIPPED:
+                    if shipped in halves:
+                        mean = means[name].xs(shipped, level="half").iloc[0]
+                        line += f"; {shipped} mean {mean:.3f}"
                 print(line)
     return 0
 
