@@ -41,8 +41,10 @@ from ._arrays import to_float32
 from ._data import inference_batch_size, is_lazy_array, read_rows, release_pages
 from ._nets import training_state_restored_on_failure, widest_layer
 from ._normal_scores import fit_normal_scale, normal_scores
+from ._parallel import map_on_demand, openmp_threads
 from ._persistence import PersistenceMixin
 from ._runtime import resolve_device, seeded_torch, state_restored_on_failure
+from ._threads import torch_threads
 
 # Spread below which a column counts as constant (as in scikit-learn's scalers).
 _FLAT = 10 * np.finfo(np.float64).eps
@@ -1103,14 +1105,35 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ``scaled=False``), chunk by chunk, into one output."""
         check_is_fitted(self)
         X = self._validated(X, reset=False)
-        out = None
-        start = 0
-        for chunk in self._row_chunks(X):
-            result = fn(self._scale(chunk) if scaled else chunk)
-            if out is None:
-                out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
-            out[start : start + len(result)] = result
-            start += len(result)
+        rows, n_samples = self._chunk_rows(), X.shape[0]
+        lazy = is_lazy_array(X)
+
+        def result_of(start: int) -> np.ndarray:
+            stop = min(start + rows, n_samples)
+            chunk = _read_chunk(X, start, stop) if lazy else X[start:stop]
+            return fn(self._scale(chunk) if scaled else chunk)
+
+        first = result_of(0)  # its shape and dtype make the output
+        out = np.empty((n_samples, *first.shape[1:]), dtype=first.dtype)
+        out[: len(first)] = first
+
+        def write(start: int) -> None:
+            out[start : start + rows] = result_of(start)
+
+        def write_in_worker(start: int) -> None:
+            with torch_threads(1):  # as its OpenMP loops, one thread
+                write(start)
+
+        # The other chunks are shared among threads on demand, a thread on a
+        # busy core scoring fewer of them (skae._parallel); each chunk is
+        # scored as if alone, so the output does not depend on the threads.
+        starts = range(rows, n_samples, rows)
+        threads = openmp_threads() if len(starts) > 1 else 1
+        if threads == 1:
+            for start in starts:
+                write(start)
+        else:
+            map_on_demand(write_in_worker, starts, threads)
         return out
 
     def _progress(self, message: str, started: float | None = None) -> None:
@@ -1206,7 +1229,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         ``errors``: the members' squared errors of ``Z`` if already computed.
         """
         if self.feature_error_scale_ is not None:
-            return self._feature_errors(Z, errors).sum(axis=1)
+            return self._balanced_error_sums(
+                self._each_member_errors(Z) if errors is None else errors
+            )
         Z = self._network_input(Z)
         scores = [_forward(e.score_samples, Z) for e in self.estimators_]
         return -np.mean(scores, axis=0, dtype=np.float64)
@@ -1352,14 +1377,38 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         one error per original column (a categorical column's is a
         cross-entropy, see ``skae._tabular``), NaN where the cell is missing.
         """
+        return np.stack(list(self._each_member_errors(Z)))
+
+    def _balanced_error_sums(self, member_errors) -> np.ndarray:
+        """Row sums of ``_feature_errors``, one member at a time.
+
+        ``member_errors``: each member's squared errors of the rows (an array
+        of them, or an iterator). The same sums (to rounding) as
+        ``_feature_errors(...).sum(axis=1)`` without the members' errors side
+        by side: stacking, dividing and averaging them took half the
+        reconstruction part's time in scoring. Calibration and scoring both
+        sum this way, so a training row's score is its calibration score.
+        """
+        weights = _tabular.column_weights(
+            getattr(self, "table_", None), self.feature_error_scale_.shape[1]
+        )
+        total = np.zeros(0)
+        for n_members, (scale, errors) in enumerate(
+            zip(self.feature_error_scale_, member_errors, strict=True), start=1
+        ):
+            # Missing cells (NaN) add nothing to the row's error. Summed row by
+            # row (not a matrix product, whose rounding may depend on the rows
+            # beside): a row's score does not depend on the rows scored with it.
+            row_sums = (np.nan_to_num(errors, nan=0.0) * (weights / scale)).sum(axis=1)
+            total = row_sums if n_members == 1 else total + row_sums
+        return total / n_members
+
+    def _each_member_errors(self, Z: np.ndarray):
+        """``_member_squared_errors(Z)``, one member's array at a time."""
         Z64 = Z.astype(np.float64)
         table = getattr(self, "table_", None)
-        return np.stack(
-            [
-                _tabular.column_errors(table, Z64, r.astype(np.float64))
-                for r in self._member_reconstructions(Z)
-            ]
-        )
+        for R in self._member_reconstructions(Z):
+            yield _tabular.column_errors(table, Z64, R.astype(np.float64))
 
     def _feature_errors(self, Z: np.ndarray, errors=None) -> np.ndarray:
         """Each feature's share of the row's (balanced) mean squared error,

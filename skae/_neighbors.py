@@ -24,12 +24,10 @@ Nothing here knows about estimators: these are functions of arrays.
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from ._parallel import map_on_demand, openmp_threads
 
 #: Largest reference: rows beyond it are a uniform random sample.
 MAX_REFERENCE_ROWS = 1_000
@@ -88,22 +86,6 @@ def mean_distances(
 SEARCH_ROWS = 4096
 
 
-@functools.cache
-def _openmp_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # finds the loaded libraries once (15 ms)
-
-
-def search_threads() -> int:
-    """Threads scikit-learn's neighbour search would use: its OpenMP setting."""
-    pools = _openmp_controller().select(user_api="openmp").info()
-    return max([int(pool["num_threads"]) for pool in pools], default=1)
-
-
-def _one_openmp_thread() -> None:
-    # In a worker thread only: OpenMP keeps the thread count per thread.
-    threadpool_limits(1, user_api="openmp")
-
-
 def _kneighbors(index: NearestNeighbors, rows: np.ndarray, n_query: int):
     """``index.kneighbors(rows, n_query)``, its blocks shared among threads on demand.
 
@@ -116,16 +98,14 @@ def _kneighbors(index: NearestNeighbors, rows: np.ndarray, n_query: int):
     are identical: every row's search is the same whoever runs it.
     """
     # Small searches (every ADBench table) skip the thread count's lookup.
-    threads = 1 if rows.shape[0] < 2 * SEARCH_ROWS else search_threads()
+    threads = 1 if rows.shape[0] < 2 * SEARCH_ROWS else openmp_threads()
     if threads == 1:
         return index.kneighbors(rows, n_neighbors=n_query)
-    starts = range(0, rows.shape[0], SEARCH_ROWS)
 
     def search(start: int):
         return index.kneighbors(rows[start : start + SEARCH_ROWS], n_neighbors=n_query)
 
-    with ThreadPoolExecutor(threads, initializer=_one_openmp_thread) as pool:
-        parts = list(pool.map(search, starts))
+    parts = map_on_demand(search, range(0, rows.shape[0], SEARCH_ROWS), threads)
     return (
         np.concatenate([distances for distances, _ in parts]),
         np.concatenate([neighbors for _, neighbors in parts]),

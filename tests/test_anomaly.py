@@ -1,6 +1,7 @@
 """Behaviour of AnomalyDetector: outlier API, scaling, thresholds, explanations."""
 
 import itertools
+import threading
 
 import numpy as np
 import pandas as pd
@@ -218,7 +219,7 @@ def test_neighbor_search_shared_among_threads_gives_the_same_distances(monkeypat
     index = skae._neighbors.build_index(reference, 10)
     alone = skae._neighbors.mean_distances(index, reference, rows, 10)
     monkeypatch.setattr(skae._neighbors, "SEARCH_ROWS", 64)
-    monkeypatch.setattr(skae._neighbors, "search_threads", lambda: 3)
+    monkeypatch.setattr(skae._neighbors, "openmp_threads", lambda: 3)
     openmp_threads = []
     plain = index.kneighbors
 
@@ -996,3 +997,27 @@ def test_sparse_input_is_scored_as_its_dense_rows(data, monkeypatch):
     monkeypatch.setattr(skae._anomaly, "MAX_DENSE_BYTES", 1000)
     with pytest.raises(TypeError, match="TruncatedSVD"):
         sparse.score_samples(sp.csr_matrix(X))
+
+
+def test_chunks_shared_among_threads_score_as_one_thread(default_fitted, data, monkeypatch):
+    monkeypatch.setattr(skae._anomaly, "CHUNK_ROWS", 16)
+    monkeypatch.setattr(skae._anomaly, "openmp_threads", lambda: 1)
+    alone = outputs(default_fitted, data)
+    torch_threads_seen = []
+    plain = skae._anomaly.AnomalyDetector._score_rows
+
+    def score_rows(self, chunk):
+        torch_threads_seen.append((threading.get_ident(), torch.get_num_threads()))
+        return plain(self, chunk)
+
+    monkeypatch.setattr(skae._anomaly, "openmp_threads", lambda: 3)
+    monkeypatch.setattr(skae._anomaly.AnomalyDetector, "_score_rows", score_rows)
+    assert_same_outputs(outputs(default_fitted, data), alone)
+    # Of the 19 chunks of each call scoring rows (score_samples, and through
+    # it decision_function and predict), the first here, the others in worker
+    # threads on one torch thread.
+    main = threading.get_ident()
+    workers = [count for ident, count in torch_threads_seen if ident != main]
+    assert len(torch_threads_seen) == 3 * 19
+    assert len(workers) == 3 * 18
+    assert set(workers) == {1}
