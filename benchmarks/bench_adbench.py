@@ -455,11 +455,11 @@ def load_bundled(name: str, seed: int):
     from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
     if name == "wine":
-        data, anomaly_class, n_anomalies = load_wine(), 0, 10
+        data, anomaly_class, n_anomalies = load_wine(), 0, CLASS_ANOMALIES["wine"]
     elif name == "wdbc":
         data, anomaly_class, n_anomalies = load_breast_cancer(), 0, 10  # 0: malignant
     elif name == "digits0":
-        data, anomaly_class, n_anomalies = load_digits(), 0, 48
+        data, anomaly_class, n_anomalies = load_digits(), 0, CLASS_ANOMALIES["digits"]
     else:
         raise ValueError(name)
     return class_split(data, anomaly_class, n_anomalies, seed)

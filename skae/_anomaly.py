@@ -283,6 +283,11 @@ def _read_chunk(X, start: int, stop: int, indices: np.ndarray | None = None) -> 
     return chunk.astype(np.float64, copy=False)
 
 
+def _chunk_of(X, start: int, stop: int) -> np.ndarray:
+    """Validated rows ``start:stop`` of ``X``: read from disk if lazy, else a view."""
+    return _read_chunk(X, start, stop) if is_lazy_array(X) else X[start:stop]
+
+
 def _forward(method, Z: np.ndarray) -> np.ndarray:
     """``method(Z)``, padded to at least ``_MIN_FORWARD_ROWS`` rows."""
     n = Z.shape[0]
@@ -1064,10 +1069,8 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
     def _row_chunks(self, X) -> Iterator[np.ndarray]:
         """Consecutive float64 chunks of validated rows (read from disk if lazy)."""
         rows = self._chunk_rows()
-        lazy = is_lazy_array(X)
         for start in range(0, X.shape[0], rows):
-            stop = min(start + rows, X.shape[0])
-            yield _read_chunk(X, start, stop) if lazy else X[start:stop]
+            yield _chunk_of(X, start, min(start + rows, X.shape[0]))
 
     def _read_sample(self, X, size: int, rng) -> np.ndarray:
         """A uniform random sample of ``size`` rows of a lazy array, in file order."""
@@ -1106,11 +1109,9 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validated(X, reset=False)
         rows, n_samples = self._chunk_rows(), X.shape[0]
-        lazy = is_lazy_array(X)
 
         def result_of(start: int) -> np.ndarray:
-            stop = min(start + rows, n_samples)
-            chunk = _read_chunk(X, start, stop) if lazy else X[start:stop]
+            chunk = _chunk_of(X, start, min(start + rows, n_samples))
             return fn(self._scale(chunk) if scaled else chunk)
 
         first = result_of(0)  # its shape and dtype make the output
@@ -1392,16 +1393,14 @@ class AnomalyDetector(PersistenceMixin, OutlierMixin, BaseEstimator):
         weights = _tabular.column_weights(
             getattr(self, "table_", None), self.feature_error_scale_.shape[1]
         )
-        total = np.zeros(0)
-        for n_members, (scale, errors) in enumerate(
-            zip(self.feature_error_scale_, member_errors, strict=True), start=1
-        ):
-            # Missing cells (NaN) add nothing to the row's error. Summed row by
-            # row (not a matrix product, whose rounding may depend on the rows
-            # beside): a row's score does not depend on the rows scored with it.
-            row_sums = (np.nan_to_num(errors, nan=0.0) * (weights / scale)).sum(axis=1)
-            total = row_sums if n_members == 1 else total + row_sums
-        return total / n_members
+        # Missing cells (NaN) add nothing to the row's error. Summed row by row
+        # (not a matrix product, whose rounding may depend on the rows beside):
+        # a row's score does not depend on the rows scored with it.
+        sums = [
+            (np.nan_to_num(errors, nan=0.0) * (weights / scale)).sum(axis=1)
+            for scale, errors in zip(self.feature_error_scale_, member_errors, strict=True)
+        ]
+        return sum(sums) / len(sums)
 
     def _each_member_errors(self, Z: np.ndarray):
         """``_member_squared_errors(Z)``, one member's array at a time."""
