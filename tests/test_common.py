@@ -35,7 +35,19 @@ FAST_ESTIMATORS = [
 DEFAULT_ESTIMATORS = [cls() for cls in CLASSES]
 
 # {estimator class name: {check name: reason}}; empty is the goal.
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
+# The variational autoencoder's score sums float32 terms (reconstruction and KL)
+# whose dense kernels differ by ~1 ulp between a batch of 10 rows and one of 20:
+# on one host the fast MLP configuration gave -4.131764 against -4.131763 for 1
+# row of 20 (2.4e-7 relative), every run, while it passed on others; the
+# check's rtol=1e-7 is finer than float32 resolution. Non-strict xfail.
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    "VAETransformer": {
+        "check_methods_subset_invariance": (
+            "float32 dense kernels differ by ~1 ulp between batch sizes on some "
+            "CPUs; the check's rtol=1e-7 is finer than float32 resolution"
+        )
+    }
+}
 
 # Convolution and LSTM kernels pick their float32 GEMM path by batch size, so a
 # row's score can differ in the last bit (1-2 ulp, ~1.3e-7 relative) between a
